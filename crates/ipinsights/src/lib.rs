@@ -1,0 +1,1 @@
+//! IP Insights model and wire format.

@@ -1,0 +1,1 @@
+//! Amazon Security Lake data access.
