@@ -1,1 +1,37 @@
-fn main() {}
+//! `ipinsights`: the companion CLI of the ipcheck Lambda.
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+
+/// Build IP Insights training data from Amazon Security Lake, train and deploy models, and
+/// look at what the scorer sees.
+#[derive(Parser)]
+#[command(name = "ipinsights", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the distinct (entity, IPv4) pairs of Security Lake objects, as the scorer sees them.
+    Pairs(cmd::pairs::Args),
+    /// Write a simulated Security Lake (real key layout and physical schemas) to a directory.
+    Simulate(cmd::simulate::Args),
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Pairs(args) => cmd::pairs::run(args),
+        Command::Simulate(args) => cmd::simulate::run(args),
+    }
+}
