@@ -1,0 +1,1400 @@
+//! Distinct (entity, IPv4) pairs of an OCSF parquet object, one row group at a time.
+//!
+//! Only the leaf columns a pairing needs are decoded (`src_endpoint.instance_uid`,
+//! `src_endpoint.ip`, …). String leaves are read as dictionary arrays, so each distinct value of a
+//! column chunk is classified once (sentinel, IPv6, invalid, …) and rows are deduplicated on
+//! integer codes; strings are only touched again for the distinct pairs of a row group.
+//!
+//! I/O is not done here: [`PairExtractor::row_group_ranges`] says which bytes a row group needs,
+//! and [`PairExtractor::extract_row_group`] decodes them from any [`ChunkReader`] (see
+//! [`crate::object`] for local files and S3).
+
+use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::net::Ipv4Addr;
+use std::ops::Range;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::Int32Type;
+use arrow_array::{Array, ArrayRef, RecordBatch, StructArray};
+use arrow_buffer::NullBuffer;
+use arrow_schema::{DataType, Field, FieldRef, Fields, Schema};
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+};
+use parquet::arrow::parquet_to_arrow_schema;
+use parquet::file::metadata::ParquetMetaData;
+use parquet::file::reader::ChunkReader;
+use serde::Serialize;
+
+use crate::ipv4::{IpClass, classify};
+use crate::source::Source;
+
+/// Which endpoint fields make a pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pairing {
+    /// `src_endpoint.instance_uid` with `src_endpoint.ip`, as AWS's sample does: the addresses an
+    /// instance sends from. Inbound flows (instance in `dst_endpoint`) are not seen.
+    #[default]
+    Src,
+    /// Each endpoint's own `instance_uid` with its own `ip`: the addresses an instance is seen
+    /// with in either direction. For Route 53 this is the same as `src` (the resolver side
+    /// carries no address).
+    Endpoint,
+    /// An instance with the address at the other end of the flow: who it talks to. For Route 53,
+    /// the querying instance with the IPv4 addresses of the A records it was answered.
+    Peer,
+}
+
+impl Pairing {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Pairing::Src => "src",
+            Pairing::Endpoint => "endpoint",
+            Pairing::Peer => "peer",
+        }
+    }
+}
+
+impl fmt::Display for Pairing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Pairing {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "src" => Ok(Pairing::Src),
+            "endpoint" => Ok(Pairing::Endpoint),
+            "peer" => Ok(Pairing::Peer),
+            other => Err(format!(
+                "unknown pairing {other:?}: expected src, endpoint or peer"
+            )),
+        }
+    }
+}
+
+/// Why a candidate pair was not kept. When both sides are unusable the entity's reason counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DropReason {
+    /// The entity is null (or its whole endpoint struct is).
+    EntityNull,
+    /// The entity is empty or the sentinel `-`.
+    EntitySentinel,
+    /// The address is null.
+    IpNull,
+    /// The address is empty or the sentinel `-`.
+    IpSentinel,
+    /// The address is IPv6; IP Insights only knows IPv4.
+    Ipv6,
+    /// The address does not parse.
+    IpInvalid,
+}
+
+impl DropReason {
+    pub const ALL: [DropReason; 6] = [
+        DropReason::EntityNull,
+        DropReason::EntitySentinel,
+        DropReason::IpNull,
+        DropReason::IpSentinel,
+        DropReason::Ipv6,
+        DropReason::IpInvalid,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropReason::EntityNull => "entity_null",
+            DropReason::EntitySentinel => "entity_sentinel",
+            DropReason::IpNull => "ip_null",
+            DropReason::IpSentinel => "ip_sentinel",
+            DropReason::Ipv6 => "ipv6",
+            DropReason::IpInvalid => "ip_invalid",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Counts of dropped candidates by reason.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DropCounts([u64; 6]);
+
+impl DropCounts {
+    pub fn get(&self, reason: DropReason) -> u64 {
+        self.0[reason.index()]
+    }
+
+    pub fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
+
+    /// Reasons with a non-zero count.
+    pub fn iter(&self) -> impl Iterator<Item = (DropReason, u64)> + '_ {
+        DropReason::ALL
+            .iter()
+            .map(|r| (*r, self.get(*r)))
+            .filter(|(_, n)| *n > 0)
+    }
+
+    fn add(&mut self, other: &DropCounts) {
+        for (a, b) in self.0.iter_mut().zip(other.0) {
+            *a += b;
+        }
+    }
+}
+
+impl Serialize for DropCounts {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(DropReason::ALL.len()))?;
+        for r in DropReason::ALL {
+            m.serialize_entry(r.as_str(), &self.get(r))?;
+        }
+        m.end()
+    }
+}
+
+/// An example of a dropped candidate, with the raw values (for logs and `ipinsights pairs`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DroppedExample {
+    pub reason: DropReason,
+    pub entity: Option<String>,
+    pub ip: Option<String>,
+}
+
+/// What extraction saw.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ExtractStats {
+    /// Rows read.
+    pub rows: u64,
+    /// Row groups read.
+    pub row_groups: u64,
+    /// Candidate pairs looked at (a row gives one per pairing slot, or one per answer record).
+    pub candidates: u64,
+    /// Candidates kept, counting repeats.
+    pub pairs_kept: u64,
+    /// Distinct pairs kept.
+    pub unique_pairs: u64,
+    /// Kept candidates whose address text was not a canonical dotted quad (normalised).
+    pub ipv4_normalized: u64,
+    /// Dropped candidates by reason.
+    pub dropped: DropCounts,
+    /// Object bytes fetched or read.
+    pub bytes_read: u64,
+    /// Read requests made (GETs for S3, reads for files).
+    pub requests: u64,
+    /// A few dropped candidates, when asked for.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dropped_examples: Vec<DroppedExample>,
+}
+
+impl ExtractStats {
+    fn merge(&mut self, other: ExtractStats, max_examples: usize) {
+        self.rows += other.rows;
+        self.row_groups += other.row_groups;
+        self.candidates += other.candidates;
+        self.pairs_kept += other.pairs_kept;
+        self.ipv4_normalized += other.ipv4_normalized;
+        self.dropped.add(&other.dropped);
+        self.bytes_read += other.bytes_read;
+        self.requests += other.requests;
+        let room = max_examples.saturating_sub(self.dropped_examples.len());
+        self.dropped_examples
+            .extend(other.dropped_examples.into_iter().take(room));
+    }
+}
+
+/// One distinct pair and how often it occurred in the object.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Pair {
+    pub entity: Arc<str>,
+    pub ip: Ipv4Addr,
+    pub count: u64,
+}
+
+/// The distinct pairs of an object (sorted by entity, then address) and the statistics.
+#[derive(Debug, Clone, Default)]
+pub struct PairSet {
+    pub pairs: Vec<Pair>,
+    pub stats: ExtractStats,
+}
+
+/// Errors of pair extraction. [`ExtractError::is_retryable`] tells transient failures (worth
+/// another delivery) from permanent ones (the object will never give pairs).
+#[derive(Debug, thiserror::Error)]
+pub enum ExtractError {
+    #[error("not a readable parquet object: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+    #[error("required column `{column}` is missing (source {source_name}, pairing {pairing})")]
+    MissingColumn {
+        column: String,
+        source_name: String,
+        pairing: Pairing,
+    },
+    #[error("column `{column}` has type {found}, expected a string")]
+    WrongColumnType { column: String, found: String },
+    #[error("corrupt parquet metadata: {0}")]
+    CorruptMetadata(String),
+    #[error("object is {size} bytes, over the limit of {limit}")]
+    TooLarge { size: u64, limit: u64 },
+    #[error("object not found: {0}")]
+    NotFound(String),
+    #[error("reading the object failed ({kind}): {message}")]
+    Read { kind: ReadFailure, message: String },
+}
+
+/// How a read failed, for the retry decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadFailure {
+    /// Throttling, 5xx, timeouts, connection errors: likely to pass.
+    Transient,
+    /// Access denied or a KMS key problem: passes once permissions are fixed.
+    Permission,
+    /// Will not change on retry (the object is shorter than announced, a bad request…).
+    Permanent,
+}
+
+impl fmt::Display for ReadFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ReadFailure::Transient => "transient",
+            ReadFailure::Permission => "permission",
+            ReadFailure::Permanent => "permanent",
+        })
+    }
+}
+
+impl ExtractError {
+    /// Whether another attempt may succeed: transient read failures and permission problems.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            ExtractError::Read {
+                kind: ReadFailure::Transient | ReadFailure::Permission,
+                ..
+            }
+        )
+    }
+
+    /// A short machine-readable reason for logs.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ExtractError::Parquet(_) => "not_parquet",
+            ExtractError::MissingColumn { .. } => "missing_column",
+            ExtractError::WrongColumnType { .. } => "wrong_column_type",
+            ExtractError::CorruptMetadata(_) => "corrupt_metadata",
+            ExtractError::TooLarge { .. } => "too_large",
+            ExtractError::NotFound(_) => "not_found",
+            ExtractError::Read {
+                kind: ReadFailure::Transient,
+                ..
+            } => "read_transient",
+            ExtractError::Read {
+                kind: ReadFailure::Permission,
+                ..
+            } => "read_permission",
+            ExtractError::Read {
+                kind: ReadFailure::Permanent,
+                ..
+            } => "read_failed",
+        }
+    }
+}
+
+/// A leaf the extractor may read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Leaf {
+    SrcUid,
+    SrcIp,
+    DstUid,
+    DstIp,
+    AnswerRdata,
+    AnswerType,
+}
+
+impl Leaf {
+    fn display(self) -> &'static str {
+        match self {
+            Leaf::SrcUid => "src_endpoint.instance_uid",
+            Leaf::SrcIp => "src_endpoint.ip",
+            Leaf::DstUid => "dst_endpoint.instance_uid",
+            Leaf::DstIp => "dst_endpoint.ip",
+            Leaf::AnswerRdata => "answers[].rdata",
+            Leaf::AnswerType => "answers[].type",
+        }
+    }
+
+    /// Whether a parquet column path is this leaf. List leaves match both the legacy two-level
+    /// (`answers.array.rdata`) and the three-level (`answers.list.element.rdata`) layouts.
+    fn matches(self, parts: &[String]) -> bool {
+        let plain = |a: &str, b: &str| parts.len() == 2 && parts[0] == a && parts[1] == b;
+        let listed = |a: &str, b: &str| {
+            (3..=4).contains(&parts.len()) && parts[0] == a && parts.last().is_some_and(|l| l == b)
+        };
+        match self {
+            Leaf::SrcUid => plain("src_endpoint", "instance_uid"),
+            Leaf::SrcIp => plain("src_endpoint", "ip"),
+            Leaf::DstUid => plain("dst_endpoint", "instance_uid"),
+            Leaf::DstIp => plain("dst_endpoint", "ip"),
+            Leaf::AnswerRdata => listed("answers", "rdata"),
+            Leaf::AnswerType => listed("answers", "type"),
+        }
+    }
+
+    /// The (struct, child) names for the plain leaves.
+    fn struct_path(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            Leaf::SrcUid => Some(("src_endpoint", "instance_uid")),
+            Leaf::SrcIp => Some(("src_endpoint", "ip")),
+            Leaf::DstUid => Some(("dst_endpoint", "instance_uid")),
+            Leaf::DstIp => Some(("dst_endpoint", "ip")),
+            Leaf::AnswerRdata | Leaf::AnswerType => None,
+        }
+    }
+}
+
+/// One way a row yields a candidate pair.
+#[derive(Debug, Clone, Copy)]
+enum Slot {
+    /// Entity and address from two plain leaves.
+    Fields { entity: Leaf, ip: Leaf },
+    /// The entity with each A (and AAAA, dropped as IPv6) answer record.
+    Answers { entity: Leaf },
+}
+
+/// Decodes the pairs of one object's row groups. Built once per object from its metadata.
+pub struct PairExtractor {
+    metadata: ArrowReaderMetadata,
+    mask: ProjectionMask,
+    /// Parquet leaf indices projected, for byte ranges.
+    leaf_columns: Vec<usize>,
+    present: Vec<Leaf>,
+    slots: Vec<Slot>,
+    batch_size: usize,
+    max_examples: usize,
+}
+
+impl fmt::Debug for PairExtractor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PairExtractor")
+            .field("present", &self.present)
+            .field("slots", &self.slots)
+            .finish()
+    }
+}
+
+/// Options of [`PairExtractor::new`].
+#[derive(Debug, Clone)]
+pub struct ExtractOptions {
+    pub pairing: Pairing,
+    /// Rows decoded at a time.
+    pub batch_size: usize,
+    /// How many dropped candidates to keep as examples (0: none).
+    pub max_dropped_examples: usize,
+}
+
+impl Default for ExtractOptions {
+    fn default() -> Self {
+        ExtractOptions {
+            pairing: Pairing::Src,
+            batch_size: 32 * 1024,
+            max_dropped_examples: 0,
+        }
+    }
+}
+
+impl PairExtractor {
+    /// Plans the columns of `source` under `options.pairing` against the object's schema.
+    /// VPC Flow and Route 53 must have every column the pairing needs; other sources are read
+    /// leniently (a missing column counts as nulls) so any Security Lake object can be inspected.
+    pub fn new(
+        metadata: Arc<ParquetMetaData>,
+        source: &Source,
+        options: &ExtractOptions,
+    ) -> Result<PairExtractor, ExtractError> {
+        let pairing = options.pairing;
+        let (slots, strict) = match (source, pairing) {
+            (Source::Route53, Pairing::Src | Pairing::Endpoint) => (vec![SRC_SLOT], true),
+            (Source::Route53, Pairing::Peer) => (
+                vec![Slot::Answers {
+                    entity: Leaf::SrcUid,
+                }],
+                true,
+            ),
+            (_, Pairing::Src) => (vec![SRC_SLOT], source.is_scorable()),
+            (_, Pairing::Endpoint) => (
+                vec![
+                    SRC_SLOT,
+                    Slot::Fields {
+                        entity: Leaf::DstUid,
+                        ip: Leaf::DstIp,
+                    },
+                ],
+                source.is_scorable(),
+            ),
+            (_, Pairing::Peer) => (
+                vec![
+                    Slot::Fields {
+                        entity: Leaf::SrcUid,
+                        ip: Leaf::DstIp,
+                    },
+                    Slot::Fields {
+                        entity: Leaf::DstUid,
+                        ip: Leaf::SrcIp,
+                    },
+                ],
+                source.is_scorable(),
+            ),
+        };
+        let mut wanted: Vec<Leaf> = Vec::new();
+        for slot in &slots {
+            let leaves: &[Leaf] = match slot {
+                Slot::Fields { entity, ip } => &[*entity, *ip],
+                Slot::Answers { entity } => &[*entity, Leaf::AnswerRdata, Leaf::AnswerType],
+            };
+            for leaf in leaves {
+                if !wanted.contains(leaf) {
+                    wanted.push(*leaf);
+                }
+            }
+        }
+
+        let descr = metadata.file_metadata().schema_descr_ptr();
+        let mut leaf_columns = Vec::new();
+        let mut present = Vec::new();
+        for leaf in &wanted {
+            let found: Vec<usize> = descr
+                .columns()
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| leaf.matches(c.path().parts()))
+                .map(|(i, _)| i)
+                .collect();
+            match found.as_slice() {
+                [i] => {
+                    leaf_columns.push(*i);
+                    present.push(*leaf);
+                }
+                [] if strict => {
+                    return Err(ExtractError::MissingColumn {
+                        column: leaf.display().to_string(),
+                        source_name: source.to_string(),
+                        pairing,
+                    });
+                }
+                [] => {}
+                _ => {
+                    return Err(ExtractError::CorruptMetadata(format!(
+                        "column {} appears {} times",
+                        leaf.display(),
+                        found.len()
+                    )));
+                }
+            }
+        }
+        for (leaf, &col) in present.iter().zip(&leaf_columns) {
+            let column = descr.column(col);
+            if column.physical_type() != parquet::basic::Type::BYTE_ARRAY {
+                return Err(ExtractError::WrongColumnType {
+                    column: leaf.display().to_string(),
+                    found: format!("{}", column.physical_type()),
+                });
+            }
+        }
+        let mask = ProjectionMask::leaves(&descr, leaf_columns.iter().copied());
+
+        // Ask for dictionary arrays on the plain string leaves: that keeps parquet's dictionary
+        // so each distinct value is classified once per column chunk.
+        let inferred = parquet_to_arrow_schema(&descr, None)?;
+        let hinted = Schema::new_with_metadata(
+            dictionary_hint(inferred.fields(), &[]),
+            inferred.metadata().clone(),
+        );
+        let arrow_options = ArrowReaderOptions::new().with_schema(Arc::new(hinted));
+        let metadata = ArrowReaderMetadata::try_new(metadata, arrow_options)?;
+
+        for rg in metadata.metadata().row_groups() {
+            for &col in &leaf_columns {
+                checked_range(rg.column(col))?;
+            }
+        }
+
+        Ok(PairExtractor {
+            metadata,
+            mask,
+            leaf_columns,
+            present,
+            slots,
+            batch_size: options.batch_size.max(1),
+            max_examples: options.max_dropped_examples,
+        })
+    }
+
+    /// The parquet metadata the extractor was built from.
+    pub fn metadata(&self) -> &Arc<ParquetMetaData> {
+        self.metadata.metadata()
+    }
+
+    pub fn num_row_groups(&self) -> usize {
+        self.metadata.metadata().num_row_groups()
+    }
+
+    /// The byte ranges of the column chunks row group `rg` needs, in file order.
+    pub fn row_group_ranges(&self, rg: usize) -> Vec<Range<u64>> {
+        let row_group = self.metadata.metadata().row_group(rg);
+        let mut ranges: Vec<Range<u64>> = self
+            .leaf_columns
+            .iter()
+            // Ranges were validated in `new`.
+            .filter_map(|&col| checked_range(row_group.column(col)).ok())
+            .collect();
+        ranges.sort_by_key(|r| r.start);
+        ranges
+    }
+
+    /// Decodes row group `rg` from `reader`, which must serve at least
+    /// [`Self::row_group_ranges`].
+    pub fn extract_row_group<R: ChunkReader + 'static>(
+        &self,
+        reader: R,
+        rg: usize,
+    ) -> Result<RowGroupPairs, ExtractError> {
+        let batches =
+            ParquetRecordBatchReaderBuilder::new_with_metadata(reader, self.metadata.clone())
+                .with_projection(self.mask.clone())
+                .with_row_groups(vec![rg])
+                .with_batch_size(self.batch_size)
+                .build()?;
+
+        let mut state = RowGroupState::new(self.present.len(), self.max_examples);
+        for batch in batches {
+            let batch = batch.map_err(|e| ExtractError::Parquet(e.into()))?;
+            self.process_batch(&batch, &mut state)?;
+        }
+        state.stats.row_groups = 1;
+        Ok(state.finish())
+    }
+
+    fn leaf_position(&self, leaf: Leaf) -> Option<usize> {
+        self.present.iter().position(|l| *l == leaf)
+    }
+
+    fn process_batch(
+        &self,
+        batch: &RecordBatch,
+        state: &mut RowGroupState,
+    ) -> Result<(), ExtractError> {
+        let rows = batch.num_rows();
+        state.stats.rows += rows as u64;
+        // Codes of every present plain leaf for this batch.
+        for (pos, leaf) in self.present.iter().enumerate() {
+            let Some((parent, child)) = leaf.struct_path() else {
+                continue;
+            };
+            let is_entity = matches!(leaf, Leaf::SrcUid | Leaf::DstUid);
+            let (array, nulls) = struct_child(batch, parent, child)?;
+            let mut codes = std::mem::take(&mut state.codes[pos]);
+            state.columns[pos].encode(
+                &array,
+                nulls.as_ref(),
+                is_entity,
+                &mut state.interner,
+                &mut codes,
+                leaf,
+            )?;
+            state.codes[pos] = codes;
+        }
+        // Taken out of `state` so the loop can update counts while reading codes.
+        let codes = std::mem::take(&mut state.codes);
+        let result = self.process_slots(batch, &codes, state);
+        state.codes = codes;
+        result
+    }
+
+    fn process_slots(
+        &self,
+        batch: &RecordBatch,
+        codes: &[Vec<u64>],
+        state: &mut RowGroupState,
+    ) -> Result<(), ExtractError> {
+        let rows = batch.num_rows();
+        for slot in &self.slots {
+            match *slot {
+                Slot::Fields { entity, ip } => {
+                    let e = self.leaf_position(entity);
+                    let p = self.leaf_position(ip);
+                    let e_codes = e.map(|i| &codes[i][..]);
+                    let p_codes = p.map(|i| &codes[i][..]);
+                    for row in 0..rows {
+                        let ec = e_codes.map_or(NULL_ENTITY, |c| c[row]);
+                        let pc = p_codes.map_or(NULL_IP, |c| c[row]);
+                        state.stats.candidates += 1;
+                        if let Some(reason) = drop_reason(ec, pc) {
+                            state.stats.dropped.0[reason.index()] += 1;
+                            if state.examples_wanted() {
+                                let example = DroppedExample {
+                                    reason,
+                                    entity: raw_value(batch, entity, row),
+                                    ip: raw_value(batch, ip, row),
+                                };
+                                state.stats.dropped_examples.push(example);
+                            }
+                        } else {
+                            state.keep(ec, pc);
+                        }
+                    }
+                }
+                Slot::Answers { entity } => {
+                    let e_codes = self.leaf_position(entity).map(|i| &codes[i][..]);
+                    self.process_answers(batch, e_codes, state)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn process_answers(
+        &self,
+        batch: &RecordBatch,
+        e_codes: Option<&[u64]>,
+        state: &mut RowGroupState,
+    ) -> Result<(), ExtractError> {
+        let Some(answers) = batch.column_by_name("answers") else {
+            return Ok(());
+        };
+        let (offsets, values): (Vec<usize>, ArrayRef) =
+            if let Some(list) = answers.as_list_opt::<i32>() {
+                (
+                    list.value_offsets().iter().map(|o| *o as usize).collect(),
+                    list.values().clone(),
+                )
+            } else if let Some(list) = answers.as_list_opt::<i64>() {
+                (
+                    list.value_offsets().iter().map(|o| *o as usize).collect(),
+                    list.values().clone(),
+                )
+            } else {
+                return Err(ExtractError::WrongColumnType {
+                    column: "answers".into(),
+                    found: answers.data_type().to_string(),
+                });
+            };
+        let Some(records) = values.as_struct_opt() else {
+            return Err(ExtractError::WrongColumnType {
+                column: "answers[]".into(),
+                found: values.data_type().to_string(),
+            });
+        };
+        let rdata = records.column_by_name("rdata");
+        let rtype = records.column_by_name("type");
+        let answer_nulls = answers.logical_nulls();
+        let mut candidates: Vec<(u64, u64)> = Vec::new();
+        for row in 0..batch.num_rows() {
+            if answer_nulls.as_ref().is_some_and(|n| n.is_null(row)) {
+                continue;
+            }
+            let (start, end) = (offsets[row], offsets[row + 1]);
+            let ec = e_codes.map_or(NULL_ENTITY, |c| c[row]);
+            for j in start..end {
+                let kind = rtype.and_then(|a| string_at(a, j));
+                let is_a = kind.as_deref().is_some_and(|k| k.eq_ignore_ascii_case("A"));
+                let is_aaaa = kind
+                    .as_deref()
+                    .is_some_and(|k| k.eq_ignore_ascii_case("AAAA"));
+                if !is_a && !is_aaaa {
+                    continue;
+                }
+                let pc = match rdata.and_then(|a| string_at(a, j)) {
+                    None => NULL_IP,
+                    Some(text) => ip_code(&text),
+                };
+                candidates.push((ec, pc));
+            }
+        }
+        for (ec, pc) in candidates {
+            state.stats.candidates += 1;
+            match drop_reason(ec, pc) {
+                Some(reason) => state.stats.dropped.0[reason.index()] += 1,
+                None => state.keep(ec, pc),
+            }
+        }
+        Ok(())
+    }
+}
+
+const SRC_SLOT: Slot = Slot::Fields {
+    entity: Leaf::SrcUid,
+    ip: Leaf::SrcIp,
+};
+
+/// Codes: a kept entity is its interned id (< 2^32); a kept address is its `u32` value, with
+/// [`NONCANONICAL`] set when it was normalised; anything at or above [`DROP_BASE`] is a drop
+/// reason.
+const DROP_BASE: u64 = 1 << 48;
+const NONCANONICAL: u64 = 1 << 40;
+const NULL_ENTITY: u64 = DROP_BASE + DropReason::EntityNull as u64;
+const NULL_IP: u64 = DROP_BASE + DropReason::IpNull as u64;
+
+fn drop_reason(entity: u64, ip: u64) -> Option<DropReason> {
+    let code = if entity >= DROP_BASE {
+        entity
+    } else if ip >= DROP_BASE {
+        ip
+    } else {
+        return None;
+    };
+    DropReason::ALL.get((code - DROP_BASE) as usize).copied()
+}
+
+fn ip_code(text: &str) -> u64 {
+    match classify(text) {
+        IpClass::Ipv4 { addr, canonical } => {
+            u64::from(u32::from(addr)) | if canonical { 0 } else { NONCANONICAL }
+        }
+        IpClass::Sentinel => DROP_BASE + DropReason::IpSentinel as u64,
+        IpClass::Ipv6 => DROP_BASE + DropReason::Ipv6 as u64,
+        IpClass::Invalid => DROP_BASE + DropReason::IpInvalid as u64,
+    }
+}
+
+fn entity_code(text: &str, interner: &mut Interner) -> u64 {
+    let trimmed = text.trim();
+    if trimmed.is_empty() || trimmed == "-" {
+        DROP_BASE + DropReason::EntitySentinel as u64
+    } else {
+        u64::from(interner.intern(trimmed))
+    }
+}
+
+/// Validates a column chunk's byte range (corrupt metadata must not panic).
+fn checked_range(
+    column: &parquet::file::metadata::ColumnChunkMetaData,
+) -> Result<Range<u64>, ExtractError> {
+    let start = column
+        .dictionary_page_offset()
+        .unwrap_or_else(|| column.data_page_offset());
+    let len = column.compressed_size();
+    if start < 0 || len < 0 {
+        return Err(ExtractError::CorruptMetadata(format!(
+            "column chunk {} has offset {start} and size {len}",
+            column.column_path()
+        )));
+    }
+    let (start, len) = (start as u64, len as u64);
+    start
+        .checked_add(len)
+        .map(|end| start..end)
+        .ok_or_else(|| ExtractError::CorruptMetadata("column chunk range overflows".into()))
+}
+
+/// Rewrites the plain string leaves we read into `Dictionary(Int32, Utf8)`.
+fn dictionary_hint(fields: &Fields, path: &[&str]) -> Fields {
+    fields
+        .iter()
+        .map(|field| -> FieldRef {
+            let mut here: Vec<&str> = path.to_vec();
+            here.push(field.name());
+            match field.data_type() {
+                DataType::Struct(children) if here.len() == 1 => Arc::new(
+                    field
+                        .as_ref()
+                        .clone()
+                        .with_data_type(DataType::Struct(dictionary_hint(children, &here))),
+                ),
+                DataType::Utf8
+                    if here.len() == 2
+                        && matches!(here[0], "src_endpoint" | "dst_endpoint")
+                        && matches!(here[1], "instance_uid" | "ip") =>
+                {
+                    Arc::new(Field::clone(field).with_data_type(DataType::Dictionary(
+                        Box::new(DataType::Int32),
+                        Box::new(DataType::Utf8),
+                    )))
+                }
+                _ => field.clone(),
+            }
+        })
+        .collect()
+}
+
+/// The child array of a struct column, with the struct's own nulls folded in.
+fn struct_child(
+    batch: &RecordBatch,
+    parent: &str,
+    child: &str,
+) -> Result<(ArrayRef, Option<NullBuffer>), ExtractError> {
+    let missing = || ExtractError::CorruptMetadata(format!("{parent}.{child} not in the batch"));
+    let parent_array = batch.column_by_name(parent).ok_or_else(missing)?;
+    let parent_struct: &StructArray =
+        parent_array
+            .as_struct_opt()
+            .ok_or_else(|| ExtractError::WrongColumnType {
+                column: parent.to_string(),
+                found: parent_array.data_type().to_string(),
+            })?;
+    let array = parent_struct
+        .column_by_name(child)
+        .ok_or_else(missing)?
+        .clone();
+    let nulls = NullBuffer::union(parent_struct.nulls(), array.logical_nulls().as_ref());
+    Ok((array, nulls))
+}
+
+fn raw_value(batch: &RecordBatch, leaf: Leaf, row: usize) -> Option<String> {
+    let (parent, child) = leaf.struct_path()?;
+    let (array, nulls) = struct_child(batch, parent, child).ok()?;
+    if nulls.as_ref().is_some_and(|n| n.is_null(row)) {
+        return None;
+    }
+    string_at(&array, row)
+}
+
+/// The string at `i` of any string-like array (plain, large, view or dictionary).
+fn string_at(array: &ArrayRef, i: usize) -> Option<String> {
+    if i >= array.len() || array.is_null(i) {
+        return None;
+    }
+    if let Some(a) = array.as_string_opt::<i32>() {
+        return Some(a.value(i).to_string());
+    }
+    if let Some(a) = array.as_string_opt::<i64>() {
+        return Some(a.value(i).to_string());
+    }
+    if let Some(a) = array.as_string_view_opt() {
+        return Some(a.value(i).to_string());
+    }
+    if let Some(a) = array.as_binary_opt::<i32>() {
+        return Some(String::from_utf8_lossy(a.value(i)).into_owned());
+    }
+    if let Some(d) = array.as_dictionary_opt::<Int32Type>() {
+        let key = usize::try_from(d.keys().value(i)).ok()?;
+        return string_at(d.values(), key);
+    }
+    None
+}
+
+/// Row-group-local string interning for entities.
+#[derive(Default)]
+struct Interner {
+    ids: hashbrown::HashMap<Box<str>, u32>,
+    names: Vec<Box<str>>,
+}
+
+impl Interner {
+    fn intern(&mut self, s: &str) -> u32 {
+        if let Some(id) = self.ids.get(s) {
+            return *id;
+        }
+        let id = self.names.len() as u32;
+        self.ids.insert(s.into(), id);
+        self.names.push(s.into());
+        id
+    }
+}
+
+/// Per-leaf cache of the codes of the dictionary currently being read.
+#[derive(Default)]
+struct ColumnCodes {
+    /// Kept alive so a new dictionary can never reuse the cached one's address.
+    dictionary: Option<ArrayRef>,
+    dictionary_codes: Vec<u64>,
+    /// For plain (non-dictionary) arrays: address text -> code.
+    plain_ips: hashbrown::HashMap<Box<str>, u64>,
+}
+
+impl ColumnCodes {
+    fn encode(
+        &mut self,
+        array: &ArrayRef,
+        nulls: Option<&NullBuffer>,
+        is_entity: bool,
+        interner: &mut Interner,
+        out: &mut Vec<u64>,
+        leaf: &Leaf,
+    ) -> Result<(), ExtractError> {
+        let rows = array.len();
+        let null_code = if is_entity { NULL_ENTITY } else { NULL_IP };
+        out.clear();
+        out.resize(rows, null_code);
+        if let Some(dict) = array.as_dictionary_opt::<Int32Type>() {
+            let values = dict.values();
+            let same = self
+                .dictionary
+                .as_ref()
+                .is_some_and(|d| Arc::ptr_eq(d, values));
+            if !same {
+                self.dictionary_codes.clear();
+                self.dictionary_codes.reserve(values.len());
+                for i in 0..values.len() {
+                    let code = match string_value(values, i, leaf)? {
+                        None => null_code,
+                        Some(text) if is_entity => entity_code(text, interner),
+                        Some(text) => ip_code(text),
+                    };
+                    self.dictionary_codes.push(code);
+                }
+                self.dictionary = Some(values.clone());
+            }
+            let codes = &self.dictionary_codes;
+            for (slot, key) in out.iter_mut().zip(dict.keys().values().iter()) {
+                *slot = usize::try_from(*key)
+                    .ok()
+                    .and_then(|k| codes.get(k).copied())
+                    .unwrap_or(null_code);
+            }
+            if let Some(key_nulls) = dict.keys().nulls().filter(|n| n.null_count() > 0) {
+                for (i, slot) in out.iter_mut().enumerate() {
+                    if key_nulls.is_null(i) {
+                        *slot = null_code;
+                    }
+                }
+            }
+        } else {
+            for (i, slot) in out.iter_mut().enumerate() {
+                if array.is_null(i) {
+                    continue;
+                }
+                let Some(text) = string_value(array, i, leaf)? else {
+                    continue;
+                };
+                *slot = if is_entity {
+                    entity_code(text, interner)
+                } else if let Some(code) = self.plain_ips.get(text) {
+                    *code
+                } else {
+                    let code = ip_code(text);
+                    self.plain_ips.insert(text.into(), code);
+                    code
+                };
+            }
+        }
+        if let Some(nulls) = nulls.filter(|n| n.null_count() > 0) {
+            for (i, slot) in out.iter_mut().enumerate() {
+                if nulls.is_null(i) {
+                    *slot = null_code;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The string at `i` of a plain string array; `None` when null.
+fn string_value<'a>(
+    array: &'a ArrayRef,
+    i: usize,
+    leaf: &Leaf,
+) -> Result<Option<&'a str>, ExtractError> {
+    if array.is_null(i) {
+        return Ok(None);
+    }
+    if let Some(a) = array.as_string_opt::<i32>() {
+        return Ok(Some(a.value(i)));
+    }
+    if let Some(a) = array.as_string_opt::<i64>() {
+        return Ok(Some(a.value(i)));
+    }
+    if let Some(a) = array.as_string_view_opt() {
+        return Ok(Some(a.value(i)));
+    }
+    if let Some(a) = array.as_binary_opt::<i32>() {
+        // Unannotated BYTE_ARRAY: non-UTF-8 bytes cannot be an instance id or an address.
+        return Ok(Some(std::str::from_utf8(a.value(i)).unwrap_or("\u{fffd}")));
+    }
+    Err(ExtractError::WrongColumnType {
+        column: leaf.display().to_string(),
+        found: array.data_type().to_string(),
+    })
+}
+
+/// A fast hasher for the packed `(entity, address)` keys.
+#[derive(Default)]
+struct PackedKeyHasher(u64);
+
+impl Hasher for PackedKeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut buf = [0u8; 8];
+            buf[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(buf));
+        }
+    }
+    fn write_u64(&mut self, x: u64) {
+        // Folded multiply: both the low bits (bucket) and the high bits (tag) depend on every
+        // input bit.
+        let m = u128::from(x ^ self.0).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835);
+        self.0 = (m as u64) ^ ((m >> 64) as u64);
+    }
+}
+
+type PackedMap = hashbrown::HashMap<u64, u64, BuildHasherDefault<PackedKeyHasher>>;
+
+struct RowGroupState {
+    interner: Interner,
+    columns: Vec<ColumnCodes>,
+    codes: Vec<Vec<u64>>,
+    counts: PackedMap,
+    stats: ExtractStats,
+    max_examples: usize,
+}
+
+impl RowGroupState {
+    fn new(leaves: usize, max_examples: usize) -> Self {
+        RowGroupState {
+            interner: Interner::default(),
+            columns: (0..leaves).map(|_| ColumnCodes::default()).collect(),
+            codes: vec![Vec::new(); leaves],
+            counts: PackedMap::default(),
+            stats: ExtractStats::default(),
+            max_examples,
+        }
+    }
+
+    fn examples_wanted(&self) -> bool {
+        self.stats.dropped_examples.len() < self.max_examples
+    }
+
+    #[inline]
+    fn keep(&mut self, entity: u64, ip: u64) {
+        if ip & NONCANONICAL != 0 {
+            self.stats.ipv4_normalized += 1;
+        }
+        self.stats.pairs_kept += 1;
+        let key = (entity << 32) | (ip & 0xFFFF_FFFF);
+        *self.counts.entry(key).or_insert(0) += 1;
+    }
+
+    fn finish(self) -> RowGroupPairs {
+        RowGroupPairs {
+            entities: self.interner.names,
+            pairs: self
+                .counts
+                .into_iter()
+                .map(|(key, count)| ((key >> 32) as u32, Ipv4Addr::from(key as u32), count))
+                .collect(),
+            stats: self.stats,
+        }
+    }
+}
+
+/// The distinct pairs of one row group, with entities as indices into `entities`.
+#[derive(Debug, Default)]
+pub struct RowGroupPairs {
+    entities: Vec<Box<str>>,
+    pairs: Vec<(u32, Ipv4Addr, u64)>,
+    stats: ExtractStats,
+}
+
+/// Merges row groups into an object's [`PairSet`].
+#[derive(Default)]
+pub struct PairAccumulator {
+    entity_ids: hashbrown::HashMap<Arc<str>, u32>,
+    entities: Vec<Arc<str>>,
+    counts: PackedMap,
+    stats: ExtractStats,
+    max_examples: usize,
+}
+
+impl PairAccumulator {
+    pub fn new(max_examples: usize) -> Self {
+        PairAccumulator {
+            max_examples,
+            ..Default::default()
+        }
+    }
+
+    pub fn add(&mut self, part: RowGroupPairs) {
+        let ids: Vec<u32> = part
+            .entities
+            .into_iter()
+            .map(|name| {
+                if let Some(id) = self.entity_ids.get(&*name) {
+                    return *id;
+                }
+                let id = self.entities.len() as u32;
+                let name: Arc<str> = name.into();
+                self.entity_ids.insert(name.clone(), id);
+                self.entities.push(name);
+                id
+            })
+            .collect();
+        for (local, ip, count) in part.pairs {
+            let key = (u64::from(ids[local as usize]) << 32) | u64::from(u32::from(ip));
+            *self.counts.entry(key).or_insert(0) += count;
+        }
+        self.stats.merge(part.stats, self.max_examples);
+    }
+
+    /// Adds I/O counters from the reader.
+    pub fn add_io(&mut self, bytes_read: u64, requests: u64) {
+        self.stats.bytes_read += bytes_read;
+        self.stats.requests += requests;
+    }
+
+    pub fn finish(self) -> PairSet {
+        let mut pairs: Vec<Pair> = self
+            .counts
+            .into_iter()
+            .map(|(key, count)| Pair {
+                entity: self.entities[(key >> 32) as usize].clone(),
+                ip: Ipv4Addr::from(key as u32),
+                count,
+            })
+            .collect();
+        pairs.sort_unstable_by(|a, b| (&a.entity, a.ip).cmp(&(&b.entity, b.ip)));
+        let mut stats = self.stats;
+        stats.unique_pairs = pairs.len() as u64;
+        PairSet { pairs, stats }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::{DictionaryArray, Int32Array, StringArray, StringViewArray};
+    use bytes::Bytes;
+    use parquet::arrow::ArrowWriter;
+    use parquet::file::metadata::ParquetMetaDataReader;
+
+    fn endpoint(uid: Vec<Option<&str>>, ip: Vec<Option<&str>>) -> ArrayRef {
+        Arc::new(StructArray::from(vec![
+            (
+                Arc::new(Field::new("instance_uid", DataType::Utf8, true)),
+                Arc::new(StringArray::from(uid)) as ArrayRef,
+            ),
+            (
+                Arc::new(Field::new("ip", DataType::Utf8, true)),
+                Arc::new(StringArray::from(ip)) as ArrayRef,
+            ),
+        ]))
+    }
+
+    fn write(batch: RecordBatch) -> Bytes {
+        let mut buf = Vec::new();
+        let mut w = ArrowWriter::try_new(&mut buf, batch.schema(), None).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+        Bytes::from(buf)
+    }
+
+    fn extract(data: Bytes, source: Source, pairing: Pairing) -> Result<PairSet, ExtractError> {
+        let md = ParquetMetaDataReader::new().parse_and_finish(&data)?;
+        let opts = ExtractOptions {
+            pairing,
+            max_dropped_examples: 10,
+            ..Default::default()
+        };
+        let ex = PairExtractor::new(Arc::new(md), &source, &opts)?;
+        let mut acc = PairAccumulator::new(10);
+        for rg in 0..ex.num_row_groups() {
+            acc.add(ex.extract_row_group(data.clone(), rg)?);
+        }
+        Ok(acc.finish())
+    }
+
+    fn flow_batch() -> RecordBatch {
+        let src = endpoint(
+            vec![
+                Some("i-1"),
+                Some("i-1"),
+                None,
+                Some("-"),
+                Some("i-2"),
+                Some("i-2"),
+                Some("i-3"),
+            ],
+            vec![
+                Some("10.0.0.1"),
+                Some("10.0.0.1"),
+                Some("1.2.3.4"),
+                Some("-"),
+                Some("2001:db8::1"),
+                Some("10.000.0.2"),
+                Some("nope"),
+            ],
+        );
+        let dst = endpoint(
+            vec![None, None, Some("i-9"), None, None, None, None],
+            vec![
+                Some("8.8.8.8"),
+                Some("8.8.4.4"),
+                Some("172.31.2.52"),
+                Some("-"),
+                Some("::1"),
+                Some("1.1.1.1"),
+                None,
+            ],
+        );
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("src_endpoint", src.data_type().clone(), true),
+            Field::new("dst_endpoint", dst.data_type().clone(), true),
+        ]));
+        RecordBatch::try_new(schema, vec![src, dst]).unwrap()
+    }
+
+    fn as_tuples(set: &PairSet) -> Vec<(String, String, u64)> {
+        set.pairs
+            .iter()
+            .map(|p| (p.entity.to_string(), p.ip.to_string(), p.count))
+            .collect()
+    }
+
+    #[test]
+    fn src_pairing_counts_and_drops() {
+        let set = extract(write(flow_batch()), Source::VpcFlow, Pairing::Src).unwrap();
+        assert_eq!(
+            as_tuples(&set),
+            vec![
+                ("i-1".into(), "10.0.0.1".into(), 2),
+                ("i-2".into(), "10.0.0.2".into(), 1)
+            ]
+        );
+        let s = &set.stats;
+        assert_eq!(
+            (s.rows, s.candidates, s.pairs_kept, s.unique_pairs),
+            (7, 7, 3, 2)
+        );
+        assert_eq!(s.ipv4_normalized, 1);
+        assert_eq!(s.dropped.get(DropReason::EntityNull), 1);
+        assert_eq!(s.dropped.get(DropReason::EntitySentinel), 1);
+        assert_eq!(s.dropped.get(DropReason::Ipv6), 1);
+        assert_eq!(s.dropped.get(DropReason::IpInvalid), 1);
+        assert_eq!(s.dropped.total() + s.pairs_kept, s.candidates);
+        assert!(s.dropped_examples.contains(&DroppedExample {
+            reason: DropReason::IpInvalid,
+            entity: Some("i-3".into()),
+            ip: Some("nope".into())
+        }));
+    }
+
+    #[test]
+    fn endpoint_pairing_sees_inbound_flows() {
+        let set = extract(write(flow_batch()), Source::VpcFlow, Pairing::Endpoint).unwrap();
+        let t = as_tuples(&set);
+        assert!(t.contains(&("i-9".into(), "172.31.2.52".into(), 1)));
+        assert_eq!(set.stats.candidates, 14);
+    }
+
+    #[test]
+    fn peer_pairing_uses_the_other_end() {
+        let set = extract(write(flow_batch()), Source::VpcFlow, Pairing::Peer).unwrap();
+        let t = as_tuples(&set);
+        assert!(t.contains(&("i-1".into(), "8.8.8.8".into(), 1)));
+        assert!(t.contains(&("i-1".into(), "8.8.4.4".into(), 1)));
+        assert!(t.contains(&("i-9".into(), "1.2.3.4".into(), 1)));
+        assert!(t.contains(&("i-2".into(), "1.1.1.1".into(), 1)));
+    }
+
+    #[test]
+    fn missing_column_fails_loudly_for_scored_sources() {
+        let src = endpoint(vec![Some("i-1")], vec![Some("10.0.0.1")]);
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "src_endpoint",
+            src.data_type().clone(),
+            true,
+        )]));
+        let data = write(RecordBatch::try_new(schema, vec![src]).unwrap());
+        let err = extract(data.clone(), Source::VpcFlow, Pairing::Endpoint).unwrap_err();
+        assert!(
+            matches!(&err, ExtractError::MissingColumn { column, .. } if column == "dst_endpoint.instance_uid"),
+            "{err}"
+        );
+        assert!(!err.is_retryable());
+        // Other sources are read leniently.
+        let set = extract(data, Source::EksAudit, Pairing::Endpoint).unwrap();
+        assert_eq!(set.pairs.len(), 1);
+        assert_eq!(set.stats.dropped.get(DropReason::EntityNull), 1);
+    }
+
+    #[test]
+    fn wrong_type_is_an_error() {
+        let uid: ArrayRef = Arc::new(Int32Array::from(vec![1]));
+        let ip: ArrayRef = Arc::new(StringArray::from(vec!["10.0.0.1"]));
+        let src = Arc::new(StructArray::from(vec![
+            (
+                Arc::new(Field::new("instance_uid", DataType::Int32, true)),
+                uid,
+            ),
+            (Arc::new(Field::new("ip", DataType::Utf8, true)), ip),
+        ])) as ArrayRef;
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "src_endpoint",
+            src.data_type().clone(),
+            true,
+        )]));
+        let data = write(RecordBatch::try_new(schema, vec![src]).unwrap());
+        let err = extract(data, Source::VpcFlow, Pairing::Src).unwrap_err();
+        assert!(matches!(err, ExtractError::WrongColumnType { .. }), "{err}");
+    }
+
+    #[test]
+    fn not_parquet() {
+        let err = extract(
+            Bytes::from_static(b"hello world, not parquet"),
+            Source::VpcFlow,
+            Pairing::Src,
+        )
+        .unwrap_err();
+        assert_eq!(err.reason(), "not_parquet");
+    }
+
+    #[test]
+    fn string_array_kinds_encode_alike() {
+        let plain: ArrayRef = Arc::new(StringArray::from(vec![
+            Some("10.0.0.1"),
+            None,
+            Some("-"),
+            Some("10.0.0.1"),
+        ]));
+        let view: ArrayRef = Arc::new(StringViewArray::from(vec![
+            Some("10.0.0.1"),
+            None,
+            Some("-"),
+            Some("10.0.0.1"),
+        ]));
+        let dict: ArrayRef = Arc::new(
+            vec![Some("10.0.0.1"), None, Some("-"), Some("10.0.0.1")]
+                .into_iter()
+                .collect::<DictionaryArray<Int32Type>>(),
+        );
+        let mut expected = None;
+        for array in [plain, view, dict] {
+            let mut codes = Vec::new();
+            ColumnCodes::default()
+                .encode(
+                    &array,
+                    None,
+                    false,
+                    &mut Interner::default(),
+                    &mut codes,
+                    &Leaf::SrcIp,
+                )
+                .unwrap();
+            assert_eq!(codes[0], u64::from(u32::from(Ipv4Addr::new(10, 0, 0, 1))));
+            assert_eq!(codes[1], NULL_IP);
+            assert_eq!(codes[2], DROP_BASE + DropReason::IpSentinel as u64);
+            match &expected {
+                None => expected = Some(codes),
+                Some(e) => assert_eq!(e, &codes),
+            }
+        }
+    }
+
+    #[test]
+    fn pairing_parse() {
+        assert_eq!("PEER".parse::<Pairing>(), Ok(Pairing::Peer));
+        assert!("both".parse::<Pairing>().is_err());
+    }
+}
