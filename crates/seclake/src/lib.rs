@@ -3,8 +3,19 @@
 //! lake) -> [`object`] (reading it from S3 or disk) -> [`pairs`] (the (entity, IPv4) pairs in it).
 //! [`simulate`] writes a local lake with the physical layout of AWS's own objects.
 
+pub mod ipv4;
 pub mod key;
 pub mod notification;
+pub mod object;
+pub mod pairs;
+#[cfg(feature = "simulate")]
+pub mod simulate;
 pub mod source;
 
+pub use key::{EventDay, KeyError, LakeKey};
+pub use notification::{Notification, NotificationError, ObjectRef, parse_body};
+pub use object::{ObjectLocation, ReadOptions, S3Reader, extract_bytes, extract_local, s3_client};
+pub use pairs::{
+    DropReason, ExtractError, ExtractOptions, ExtractStats, Pair, PairExtractor, PairSet, Pairing,
+};
 pub use source::{Source, SourceVersion};

@@ -279,11 +279,11 @@ pub fn extract_local(
     };
 
     let tail_len = read.footer_prefetch_bytes.min(size);
-    let mut tail = read_ranges(&[size - tail_len..size])?;
+    let mut tail = read_ranges(std::slice::from_ref(&(size - tail_len..size)))?;
     let metadata = match parse_footer(&tail, size)? {
         Ok(md) => md,
         Err(needed) => {
-            tail = read_ranges(&[size - needed..size])?;
+            tail = read_ranges(std::slice::from_ref(&(size - needed..size)))?;
             parse_footer(&tail, size)?.map_err(|n| {
                 ExtractError::CorruptMetadata(format!("footer still needs {n} bytes"))
             })?
@@ -356,6 +356,17 @@ pub fn classify_get_error(err: &SdkError<GetObjectError>, what: &str) -> Extract
         _ => ReadFailure::Permanent,
     };
     ExtractError::Read { kind, message }
+}
+
+/// An S3 client for `sdk`, with path-style addressing whenever a custom endpoint is configured
+/// (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_S3`): local S3 servers have no per-bucket DNS names.
+pub fn s3_client(sdk: &aws_types::SdkConfig) -> aws_sdk_s3::Client {
+    let custom_endpoint = sdk.endpoint_url().is_some()
+        || std::env::var("AWS_ENDPOINT_URL_S3").is_ok_and(|v| !v.trim().is_empty());
+    let config = aws_sdk_s3::config::Builder::from(sdk)
+        .force_path_style(custom_endpoint)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
 }
 
 /// Reads S3 objects with ranged GETs.

@@ -228,6 +228,29 @@ pub struct PairSet {
     pub stats: ExtractStats,
 }
 
+impl PairSet {
+    /// Adds another object's pairs and statistics (for summaries over several objects).
+    pub fn merge(&mut self, other: PairSet) {
+        let mut counts: std::collections::HashMap<(Arc<str>, Ipv4Addr), u64> = self
+            .pairs
+            .drain(..)
+            .map(|p| ((p.entity, p.ip), p.count))
+            .collect();
+        for p in other.pairs {
+            *counts.entry((p.entity, p.ip)).or_insert(0) += p.count;
+        }
+        self.pairs = counts
+            .into_iter()
+            .map(|((entity, ip), count)| Pair { entity, ip, count })
+            .collect();
+        self.pairs
+            .sort_unstable_by(|a, b| (&a.entity, a.ip).cmp(&(&b.entity, b.ip)));
+        let max_examples = self.stats.dropped_examples.len() + other.stats.dropped_examples.len();
+        self.stats.merge(other.stats, max_examples);
+        self.stats.unique_pairs = self.pairs.len() as u64;
+    }
+}
+
 /// Errors of pair extraction. [`ExtractError::is_retryable`] tells transient failures (worth
 /// another delivery) from permanent ones (the object will never give pairs).
 #[derive(Debug, thiserror::Error)]
