@@ -110,17 +110,41 @@ impl fmt::Display for SourceVersion {
     }
 }
 
+/// Serializes as the name used in keys (`"VPC_FLOW"`, or a custom source's own name).
+impl serde::Serialize for Source {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// Serializes as `"1.0"` / `"2.0"`.
+impl serde::Serialize for SourceVersion {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn native_names_round_trip() {
-        for name in ["VPC_FLOW", "ROUTE53", "SH_FINDINGS", "EKS_AUDIT", "WAF", "S3_DATA"] {
+        for name in [
+            "VPC_FLOW",
+            "ROUTE53",
+            "SH_FINDINGS",
+            "EKS_AUDIT",
+            "WAF",
+            "S3_DATA",
+        ] {
             assert_eq!(Source::native(name).as_str(), name);
         }
         assert_eq!(Source::native("vpc_flow"), Source::VpcFlow);
-        assert_eq!(Source::native("NEW_THING"), Source::OtherNative("NEW_THING".into()));
+        assert_eq!(
+            Source::native("NEW_THING"),
+            Source::OtherNative("NEW_THING".into())
+        );
         assert!(Source::VpcFlow.is_scorable() && !Source::ShFindings.is_scorable());
     }
 
