@@ -17,6 +17,8 @@ struct Cli {
 enum Command {
     /// Print the distinct (entity, IPv4) pairs of Security Lake objects, as the scorer sees them.
     Pairs(cmd::pairs::Args),
+    /// Time pair extraction in process (used by bench/pairs.py).
+    BenchPairs(cmd::bench_pairs::Args),
     /// Write a simulated Security Lake (real key layout and physical schemas) to a directory.
     Simulate(cmd::simulate::Args),
 }
@@ -32,6 +34,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Pairs(args) => cmd::pairs::run(args),
+        Command::BenchPairs(args) => cmd::bench_pairs::run(args),
         Command::Simulate(args) => cmd::simulate::run(args),
     }
 }

@@ -1,4 +1,5 @@
 //! One module per subcommand.
 
+pub mod bench_pairs;
 pub mod pairs;
 pub mod simulate;

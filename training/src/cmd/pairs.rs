@@ -30,6 +30,9 @@ pub struct Args {
     /// The source of objects whose key is not in the Security Lake layout (VPC_FLOW, ROUTE53).
     #[arg(long)]
     source: Option<Source>,
+    /// Row groups decoded at once (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
     /// Also print up to N dropped candidates with their reason (on stderr).
     #[arg(long, default_value_t = 0)]
     dropped: usize,
@@ -70,7 +73,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         max_dropped_examples: args.dropped,
         ..Default::default()
     };
-    let read = ReadOptions::default();
+    let mut read = ReadOptions::default();
+    if let Some(threads) = args.threads {
+        read.threads = threads;
+    }
     let mut total = PairSet::default();
     let mut objects = 0usize;
     let mut runtime = None;
