@@ -1,1 +1,54 @@
-//! End-to-end tests live in `tests/`.
+//! Shared set-up of the end-to-end tests (in `tests/tests/`): the local AWS stand-ins that
+//! `scripts/test.sh` starts, and the paths of shared fixtures.
+
+use std::path::PathBuf;
+
+/// The moto server `scripts/test.sh` started (`MOTO_ENDPOINT`). Without it the calling test is
+/// skipped, except under `CI=true`, where a missing server is a failure.
+pub fn moto_endpoint() -> Option<String> {
+    match std::env::var("MOTO_ENDPOINT") {
+        Ok(url) if url.starts_with("http://127.0.0.1:") => Some(url),
+        Ok(url) => panic!("MOTO_ENDPOINT must be on 127.0.0.1, got {url}"),
+        Err(_) => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI=true but MOTO_ENDPOINT is not set: run the tests through scripts/test.sh"
+            );
+            eprintln!("skipping: MOTO_ENDPOINT not set (scripts/test.sh starts moto)");
+            None
+        }
+    }
+}
+
+/// An S3 client for the local server: test credentials, fixed region, path-style addressing,
+/// no IMDS.
+pub fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            "testing", "testing", None, None, "tests",
+        ))
+        .endpoint_url(endpoint)
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+/// AWS's Security Lake sample objects (`../shared` beside the project).
+pub fn samples_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/security-lake-samples")
+}
+
+/// Creates `bucket` (ignoring "already exists") and uploads `body` at `key`.
+pub async fn put_object(client: &aws_sdk_s3::Client, bucket: &str, key: &str, body: Vec<u8>) {
+    let _ = client.create_bucket().bucket(bucket).send().await;
+    client
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(body.into())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put s3://{bucket}/{key}: {e:?}"));
+}

@@ -160,12 +160,11 @@ pub fn coalesce(mut ranges: Vec<Range<u64>>, gap: u64) -> Vec<Range<u64>> {
     out
 }
 
-/// Parses the footer out of the object's tail; `Err(Ok(n))` asks for the last `n` bytes.
-fn parse_footer(
-    tail: &FetchedRanges,
-    size: u64,
-) -> Result<Result<ParquetMetaData, u64>, ExtractError> {
+/// Parses the footer out of `tail`, the last bytes of an object of `size` bytes;
+/// `Ok(Err(n))` asks for the last `n` bytes instead.
+fn parse_footer(tail: &Bytes, size: u64) -> Result<Result<ParquetMetaData, u64>, ExtractError> {
     let mut reader = ParquetMetaDataReader::new();
+    // The reader sees only the tail, so the offsets it reads are relative to it.
     match reader.try_parse_sized(tail, size) {
         Ok(()) => Ok(Ok(reader.finish()?)),
         Err(ParquetError::NeedMoreData(n)) if (n as u64) <= size => Ok(Err(n as u64)),
@@ -278,16 +277,16 @@ pub fn extract_local(
         Ok(FetchedRanges::new(size, chunks))
     };
 
-    let tail_len = read.footer_prefetch_bytes.min(size);
-    let mut tail = read_ranges(std::slice::from_ref(&(size - tail_len..size)))?;
-    let metadata = match parse_footer(&tail, size)? {
+    let read_tail = |n: u64| -> Result<Bytes, ExtractError> {
+        let range = size - n.min(size)..size;
+        read_ranges(std::slice::from_ref(&range))?
+            .get_bytes(range.start, (range.end - range.start) as usize)
+            .map_err(ExtractError::from)
+    };
+    let metadata = match parse_footer(&read_tail(read.footer_prefetch_bytes)?, size)? {
         Ok(md) => md,
-        Err(needed) => {
-            tail = read_ranges(std::slice::from_ref(&(size - needed..size)))?;
-            parse_footer(&tail, size)?.map_err(|n| {
-                ExtractError::CorruptMetadata(format!("footer still needs {n} bytes"))
-            })?
-        }
+        Err(needed) => parse_footer(&read_tail(needed)?, size)?
+            .map_err(|n| ExtractError::CorruptMetadata(format!("footer still needs {n} bytes")))?,
     };
     let extractor = PairExtractor::new(Arc::new(metadata), source, options)?;
     let mut set = extract_row_groups(
@@ -309,10 +308,10 @@ pub fn extract_bytes(
     read: &ReadOptions,
 ) -> Result<PairSet, ExtractError> {
     let size = data.len() as u64;
-    let whole = FetchedRanges::new(size, vec![(0, data)]);
-    let metadata = parse_footer(&whole, size)?
+    let metadata = parse_footer(&data, size)?
         .map_err(|n| ExtractError::CorruptMetadata(format!("footer needs {n} bytes")))?;
     let extractor = PairExtractor::new(Arc::new(metadata), source, options)?;
+    let whole = FetchedRanges::new(size, vec![(0, data)]);
     extract_row_groups(
         &extractor,
         read.threads,
@@ -485,8 +484,7 @@ impl S3Reader {
                 limit: read.max_object_bytes,
             });
         }
-        let mut footer = FetchedRanges::new(size, vec![(tail.start, tail.bytes)]);
-        let metadata = match parse_footer(&footer, size)? {
+        let metadata = match parse_footer(&tail.bytes, size)? {
             Ok(md) => md,
             Err(needed) => {
                 let more = self
@@ -494,13 +492,11 @@ impl S3Reader {
                     .await?;
                 requests += 1;
                 bytes_read += more.bytes.len() as u64;
-                footer = FetchedRanges::new(size, vec![(more.start, more.bytes)]);
-                parse_footer(&footer, size)?.map_err(|n| {
+                parse_footer(&more.bytes, size)?.map_err(|n| {
                     ExtractError::CorruptMetadata(format!("footer still needs {n} bytes"))
                 })?
             }
         };
-        drop(footer);
         let extractor = Arc::new(PairExtractor::new(Arc::new(metadata), source, options)?);
 
         let gap = read.coalesce_gap_bytes;
