@@ -602,6 +602,54 @@ mod tests {
         assert_eq!(s, "789");
     }
 
+    fn s3_error(status: u16, code: &str) -> aws_smithy_runtime_api::http::Response {
+        let body = format!("<Error><Code>{code}</Code><Message>test</Message></Error>");
+        aws_smithy_runtime_api::http::Response::new(
+            aws_smithy_runtime_api::http::StatusCode::try_from(status).unwrap(),
+            aws_smithy_types::body::SdkBody::from(body),
+        )
+    }
+
+    #[tokio::test]
+    async fn s3_failures_are_classified_for_retry() {
+        use aws_sdk_s3::config::retry::RetryConfig;
+        use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+        let cases: [(u16, &str, &str); 7] = [
+            (503, "SlowDown", "read_transient"),
+            (500, "InternalError", "read_transient"),
+            (403, "AccessDenied", "read_permission"),
+            (400, "KMS.DisabledException", "read_permission"),
+            (404, "NoSuchKey", "not_found"),
+            (416, "InvalidRange", "read_failed"),
+            (400, "InvalidArgument", "read_failed"),
+        ];
+        for (status, code, reason) in cases {
+            let code_owned = code.to_string();
+            let rule = mock!(aws_sdk_s3::Client::get_object)
+                .then_http_response(move || s3_error(status, &code_owned));
+            let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&rule], |c| c
+                .retry_config(RetryConfig::disabled()));
+            let err = S3Reader::new(client)
+                .extract(
+                    "b",
+                    "k",
+                    None,
+                    &Source::VpcFlow,
+                    &ExtractOptions::default(),
+                    &ReadOptions::default(),
+                )
+                .await
+                .unwrap_err();
+            assert_eq!(err.reason(), reason, "{status} {code}: {err}");
+            assert_eq!(
+                err.is_retryable(),
+                reason == "read_transient" || reason == "read_permission",
+                "{status} {code}"
+            );
+        }
+    }
+
     #[test]
     fn content_range() {
         assert_eq!(parse_content_range("bytes 100-199/1000"), Some((100, 1000)));
