@@ -84,17 +84,33 @@ def digest(pairs):
     return hashlib.sha256("\n".join(f"{a},{b}" for a, b in sorted(pairs)).encode()).hexdigest()[:16]
 
 
-def whole_process(cmd, runs, env=None):
+TIME = "/usr/bin/time"
+
+
+def whole_process(cmd, runs):
+    """Median wall time and peak RSS of `cmd` run as its own process. Peak RSS comes from
+    GNU time (wait4 on a child forked from this Python process would count Python's own pages
+    until exec); without it, from wait4."""
     walls, rss, out = [], [], None
     for _ in range(runs):
+        rss_file = None
+        full = cmd
+        if os.path.exists(TIME):
+            rss_file = f"/tmp/bench-pairs-rss-{os.getpid()}"
+            full = [TIME, "-f", "%M", "-o", rss_file] + cmd
         t0 = time.perf_counter()
-        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+        p = subprocess.Popen(full, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         data = p.stdout.read()
         _, status, usage = os.wait4(p.pid, 0)
         walls.append(time.perf_counter() - t0)
         if status != 0:
             sys.exit(f"{cmd[0]} failed with status {status}")
-        rss.append(usage.ru_maxrss / 1024)
+        if rss_file:
+            with open(rss_file) as f:
+                rss.append(int(f.read().split()[-1]) / 1024)
+            os.unlink(rss_file)
+        else:
+            rss.append(usage.ru_maxrss / 1024)
         out = data
     return statistics.median(walls) * 1e3, max(rss), out
 

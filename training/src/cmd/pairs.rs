@@ -134,9 +134,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         total.merge(set);
     }
 
+    if let Err(e) = write_pairs(&args.format, objects, &total) {
+        // `ipinsights pairs … | head` is normal use.
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            return Err(e.into());
+        }
+    }
+    print_stats(&total.stats, objects);
+    Ok(())
+}
+
+fn write_pairs(format: &str, objects: usize, total: &PairSet) -> std::io::Result<()> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    if args.format == "json" {
+    if format == "json" {
         let pairs: Vec<_> = total
             .pairs
             .iter()
@@ -152,9 +163,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             writeln!(out, "{},{},{}", p.entity, p.ip, p.count)?;
         }
     }
-    out.flush()?;
+    out.flush()
+}
 
-    let s = &total.stats;
+fn print_stats(s: &seclake::ExtractStats, objects: usize) {
     eprintln!(
         "objects {objects}  rows {}  candidates {}  pairs kept {}  unique pairs {}  normalised ipv4 {}  bytes read {}",
         s.rows, s.candidates, s.pairs_kept, s.unique_pairs, s.ipv4_normalized, s.bytes_read
@@ -181,5 +193,4 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             example.ip
         );
     }
-    Ok(())
 }
