@@ -245,7 +245,12 @@ impl PairSet {
             .collect();
         self.pairs
             .sort_unstable_by(|a, b| (&a.entity, a.ip).cmp(&(&b.entity, b.ip)));
-        let max_examples = self.stats.dropped_examples.len() + other.stats.dropped_examples.len();
+        // Each side kept at most the configured number of examples; so does the sum.
+        let max_examples = self
+            .stats
+            .dropped_examples
+            .len()
+            .max(other.stats.dropped_examples.len());
         self.stats.merge(other.stats, max_examples);
         self.stats.unique_pairs = self.pairs.len() as u64;
     }
