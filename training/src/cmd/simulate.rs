@@ -1,6 +1,201 @@
-#[derive(clap::Args)]
-pub struct Args {}
+//! `ipinsights simulate`: a local Security Lake to develop and test against.
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("not built yet")
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+use seclake::Source;
+use seclake::simulate::{self, Codec, SimConfig, VersionPlan};
+
+#[derive(clap::Args)]
+#[command(after_help = "Layout written under --out:
+  <bucket>/aws/{VPC_FLOW,ROUTE53}/{1.0,2.0}/region=<r>/accountId=<a>/eventDay=<YYYYMMDD>/<32 hex>.gz.parquet
+  events/<n>.s3.json, events/<n>.eventbridge.json   SQS messages announcing object n (Lambda SqsEvent)
+  manifest.json                                     every object: key, source, version, rows, bytes, etag
+  ground-truth.json                                 injected anomalies (last third of the days only)
+
+Source versions (--versions by-account): account k writes 1.0 if k%3==0, 2.0 if k%3==1, and
+switches from 1.0 to 2.0 halfway through the days if k%3==2. ROUTE53 objects have a quarter of
+--rows-per-object rows.
+
+Examples:
+  ipinsights simulate --out lake
+  ipinsights simulate --out lake --days 14 --accounts 3 --instances 200 --anomalies 50 --seed 42
+  ipinsights simulate --out bench --days 1 --accounts 1 --instances 2000 --sources VPC_FLOW \\
+      --rows-per-object 1000000 --compression zstd --anomalies 0
+  ipinsights pairs lake --format json")]
+pub struct Args {
+    /// Output directory (created if needed; files of the same name are overwritten).
+    #[arg(long)]
+    out: PathBuf,
+    /// Seed of every random choice: the same seed and flags write byte-identical files.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Number of consecutive days (eventDay partitions).
+    #[arg(long, default_value_t = 7)]
+    days: u32,
+    /// First day, YYYYMMDD.
+    #[arg(long, default_value = "20260105")]
+    start_day: String,
+    /// Member accounts.
+    #[arg(long, default_value_t = 2)]
+    accounts: usize,
+    /// EC2 instances in the whole estate (spread over the accounts).
+    #[arg(long, default_value_t = 40)]
+    instances: usize,
+    /// Rows per VPC_FLOW object (ROUTE53 objects get a quarter).
+    #[arg(long, default_value_t = 5_000)]
+    rows_per_object: usize,
+    /// Objects per source, version, account, region and day.
+    #[arg(long, default_value_t = 1)]
+    objects_per_day: usize,
+    /// Rows per parquet row group.
+    #[arg(long, default_value_t = simulate::DEFAULT_ROW_GROUP_ROWS)]
+    row_group_rows: usize,
+    /// Injected anomalies (on the last third of the days only).
+    #[arg(long, default_value_t = 20)]
+    anomalies: usize,
+    /// Column compression: gzip (what Security Lake writes), zstd, snappy or none.
+    #[arg(long, default_value = "gzip")]
+    compression: Codec,
+    /// Regions, comma-separated; each gets its own bucket.
+    #[arg(long, value_delimiter = ',', default_value = "us-east-1")]
+    regions: Vec<String>,
+    /// Sources, comma-separated: VPC_FLOW, ROUTE53.
+    #[arg(long, value_delimiter = ',', default_value = "VPC_FLOW,ROUTE53")]
+    sources: Vec<Source>,
+    /// Source versions: by-account, both, 1.0 or 2.0.
+    #[arg(long, default_value = "by-account")]
+    versions: VersionPlan,
+    /// Print one line per object on stderr.
+    #[arg(long, short)]
+    verbose: bool,
+}
+
+/// 1234567 -> "1,234,567".
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let cfg = SimConfig {
+        seed: args.seed,
+        start_day: args.start_day,
+        days: args.days,
+        accounts: args.accounts,
+        instances: args.instances,
+        regions: args.regions,
+        sources: args.sources,
+        versions: args.versions,
+        rows_per_object: args.rows_per_object,
+        objects_per_day: args.objects_per_day,
+        row_group_rows: args.row_group_rows,
+        anomalies: args.anomalies,
+        compression: args.compression,
+    };
+    let started = Instant::now();
+    let mut per_version: BTreeMap<(String, String), (usize, u64)> = BTreeMap::new();
+    let verbose = args.verbose;
+    let summary = simulate::simulate_with_progress(&cfg, &args.out, |o| {
+        let e = per_version
+            .entry((o.source.clone(), o.source_version.clone()))
+            .or_default();
+        e.0 += 1;
+        e.1 += o.rows;
+        if verbose {
+            eprintln!(
+                "{:>6} {} {} rows {} bytes{}",
+                o.ordinal,
+                o.path,
+                o.rows,
+                o.bytes,
+                if o.anomaly_rows > 0 {
+                    format!(" ({} anomaly rows)", o.anomaly_rows)
+                } else {
+                    String::new()
+                }
+            );
+        }
+    })
+    .with_context(|| format!("simulating a lake under {}", args.out.display()))?;
+    let secs = started.elapsed().as_secs_f64();
+
+    let truth: simulate::GroundTruth = serde_json::from_str(
+        &std::fs::read_to_string(&summary.ground_truth)
+            .with_context(|| format!("reading back {}", summary.ground_truth.display()))?,
+    )?;
+    match print_summary(&args.out, &summary, &truth, &per_version, secs) {
+        // `| head` closing the pipe is not a failure.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
+fn print_summary(
+    out_dir: &std::path::Path,
+    summary: &simulate::SimSummary,
+    truth: &simulate::GroundTruth,
+    per_version: &BTreeMap<(String, String), (usize, u64)>,
+    secs: f64,
+) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "wrote {} objects, {} rows, {:.1} MiB in {:.2} s ({} rows/s) under {}",
+        summary.objects,
+        thousands(summary.rows),
+        summary.bytes as f64 / (1024.0 * 1024.0),
+        secs,
+        thousands((summary.rows as f64 / secs.max(1e-9)) as u64),
+        out_dir.display()
+    )?;
+    for ((source, version), (objects, rows)) in per_version {
+        writeln!(
+            out,
+            "  {source:<8} {version}: {objects} objects, {} rows",
+            thousands(*rows)
+        )?;
+    }
+    for bucket in &summary.buckets {
+        writeln!(out, "  bucket:       {}", out_dir.join(bucket).display())?;
+    }
+    writeln!(
+        out,
+        "  anomalies:    {} on {} -> {}",
+        summary.anomalies,
+        match (truth.anomaly_days.first(), truth.anomaly_days.last()) {
+            (Some(a), Some(b)) if a != b => format!("{a}..{b}"),
+            (Some(a), _) => a.clone(),
+            _ => "-".to_string(),
+        },
+        summary.ground_truth.display()
+    )?;
+    writeln!(out, "  manifest:     {}", summary.manifest.display())?;
+    writeln!(
+        out,
+        "  SQS events:   {}/<n>.{{s3,eventbridge}}.json",
+        summary.events_dir.display()
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn thousands() {
+        assert_eq!(super::thousands(0), "0");
+        assert_eq!(super::thousands(999), "999");
+        assert_eq!(super::thousands(1000), "1,000");
+        assert_eq!(super::thousands(1234567), "1,234,567");
+    }
 }

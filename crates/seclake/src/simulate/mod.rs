@@ -272,7 +272,7 @@ impl Default for SimConfig {
             regions: vec!["us-east-1".to_string()],
             sources: vec![Source::VpcFlow, Source::Route53],
             versions: VersionPlan::ByAccount,
-            rows_per_object: 20_000,
+            rows_per_object: 5_000,
             objects_per_day: 1,
             row_group_rows: DEFAULT_ROW_GROUP_ROWS,
             anomalies: 20,

@@ -125,9 +125,12 @@ fn read_json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
+/// `src_endpoint` (instance_uid, ip) of one row.
+type SrcPair = (Option<String>, Option<String>);
+
 /// (instance_uid, ip) of `src_endpoint` of every row, through the arrow reader with a two-leaf
 /// projection.
-fn src_pairs(path: &Path) -> Vec<(Option<String>, Option<String>)> {
+fn src_pairs(path: &Path) -> Vec<SrcPair> {
     let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap()).unwrap();
     let descr = builder.metadata().file_metadata().schema_descr();
     let leaf = |p: &str| {
@@ -346,9 +349,7 @@ fn rows_look_like_vpc_flow_logs() {
     assert_eq!(stats.etag, util::md5_hex(&std::fs::read(&path).unwrap()));
     let pairs = src_pairs(&path);
     assert_eq!(pairs.len(), 20_000);
-    let count = |f: &dyn Fn(&(Option<String>, Option<String>)) -> bool| {
-        pairs.iter().filter(|p| f(p)).count()
-    };
+    let count = |f: &dyn Fn(&SrcPair) -> bool| pairs.iter().filter(|p| f(p)).count();
     let with_instance = count(&|p| p.0.as_deref().is_some_and(|i| i.starts_with("i-0")));
     let null_instance = count(&|p| p.0.is_none());
     let dash_both = count(&|p| p.0.as_deref() == Some("-") && p.1.as_deref() == Some("-"));
