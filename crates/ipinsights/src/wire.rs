@@ -1,0 +1,1 @@
+//! SageMaker IP Insights wire format.
