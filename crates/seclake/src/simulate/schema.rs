@@ -347,10 +347,16 @@ fn avro_fields(fields: &[TypePtr], prefix: &str, version: SourceVersion, out: &m
         } else {
             out.push_str(&inner);
         }
+        // AWS's v1 record lists (Route 53 `answers`) carry no default.
+        let v1_record_list = version == SourceVersion::V1
+            && info.converted_type() == ConvertedType::LIST
+            && f.get_fields()
+                .first()
+                .is_some_and(|item| !item.is_primitive());
         if v1_time {
             // AWS's v1 writer put logicalType next to the field, where Avro ignores it.
             out.push_str(r#","logicalType":"timestamp-millis""#);
-        } else if optional {
+        } else if optional && !v1_record_list {
             out.push_str(r#","default":null"#);
         }
         out.push('}');

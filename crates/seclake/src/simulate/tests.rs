@@ -199,10 +199,16 @@ fn v1_schemas_match_aws_samples() {
         )
         .unwrap();
         let ours = rendered_schema(&path);
+        let mut printed = Vec::new();
+        parquet::schema::printer::print_schema(
+            &mut printed,
+            &schema::schema(&source, SourceVersion::V1).unwrap(),
+        );
         assert_eq!(
             ours,
             schemas_txt_section(&dir, needle),
-            "{source} vs SCHEMAS.txt"
+            "{source} vs SCHEMAS.txt; print_schema:\n{}",
+            String::from_utf8_lossy(&printed)
         );
         // The fixture file itself, read by the same reader: same tree, same annotations.
         assert_eq!(
@@ -233,24 +239,31 @@ fn v1_schemas_match_aws_samples() {
 }
 
 #[test]
-fn v1_avro_schema_matches_aws_vpc_sample() {
+fn v1_avro_schemas_match_aws_samples() {
     let Some(dir) = samples_dir() else { return };
-    let fixture = dir.join("1.0.0-rc.2/VPC_FLOW/example1.gz.parquet");
-    let reader = SerializedFileReader::new(File::open(fixture).unwrap()).unwrap();
-    let theirs = reader
-        .metadata()
-        .file_metadata()
-        .key_value_metadata()
-        .unwrap()
-        .iter()
-        .find(|k| k.key == "parquet.avro.schema")
-        .and_then(|k| k.value.clone())
-        .unwrap();
-    let ours = schema::avro_schema(
-        &schema::schema(&Source::VpcFlow, SourceVersion::V1).unwrap(),
-        SourceVersion::V1,
-    );
-    assert_eq!(ours, theirs);
+    for (source, fixture) in [
+        (Source::VpcFlow, "1.0.0-rc.2/VPC_FLOW/example1.gz.parquet"),
+        (
+            Source::Route53,
+            "1.0.0-rc.2/ROUTE53/example3.json.gz.parquet",
+        ),
+    ] {
+        let reader = SerializedFileReader::new(File::open(dir.join(fixture)).unwrap()).unwrap();
+        let theirs = reader
+            .metadata()
+            .file_metadata()
+            .key_value_metadata()
+            .unwrap()
+            .iter()
+            .find(|k| k.key == "parquet.avro.schema")
+            .and_then(|k| k.value.clone())
+            .unwrap();
+        let ours = schema::avro_schema(
+            &schema::schema(&source, SourceVersion::V1).unwrap(),
+            SourceVersion::V1,
+        );
+        assert_eq!(ours, theirs, "{source}");
+    }
 }
 
 #[test]
@@ -426,6 +439,23 @@ fn simulation_is_deterministic() {
     );
 }
 
+/// The crate's own notification parser reads the body back as this object.
+fn assert_announces(body: &str, o: &ManifestObject) {
+    match crate::parse_body(body).unwrap() {
+        crate::Notification::Objects(objects) => {
+            assert_eq!(objects.len(), 1);
+            let r = &objects[0];
+            assert_eq!(
+                (r.bucket.as_str(), r.key.as_str()),
+                (o.bucket.as_str(), o.key.as_str())
+            );
+            assert_eq!(r.size, Some(o.bytes));
+            assert_eq!(r.etag.as_deref(), Some(o.etag.as_str()));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
 #[test]
 fn lake_layout_rows_anomalies_and_events() {
     let cfg = small_config();
@@ -499,6 +529,7 @@ fn lake_layout_rows_anomalies_and_events() {
         assert!(rec["messageId"].as_str().unwrap().len() == 36);
         assert!(rec["receiptHandle"].is_string() && rec["attributes"]["SentTimestamp"].is_string());
         assert!(rec["messageAttributes"].as_object().unwrap().is_empty());
+        assert_announces(body, o);
         let body: serde_json::Value = serde_json::from_str(body).unwrap();
         let s3rec = &body["Records"][0];
         assert_eq!(s3rec["eventName"], "ObjectCreated:Put");
@@ -513,6 +544,7 @@ fn lake_layout_rows_anomalies_and_events() {
         assert_eq!(rec["eventSource"], "aws:sqs");
         let body = rec["body"].as_str().unwrap();
         assert_eq!(rec["md5OfBody"], util::md5_hex(body.as_bytes()));
+        assert_announces(body, o);
         let body: serde_json::Value = serde_json::from_str(body).unwrap();
         assert_eq!(body["detail-type"], "Object Created");
         assert_eq!(body["source"], "aws.s3");
