@@ -1,0 +1,245 @@
+//! Configuration from the environment, checked once at start.
+
+use std::fmt;
+
+use seclake::Pairing;
+
+/// Where scores come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ScorerConfig {
+    /// A SageMaker IP Insights endpoint (`ENDPOINT_NAME`).
+    Endpoint { name: String },
+    /// An embedded model file (`MODEL_URI`: `s3://bucket/key` or a path), loaded once per cold
+    /// start, on first use.
+    Model { uri: String },
+}
+
+/// The function's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub scorer: ScorerConfig,
+    /// A pair is anomalous when its dot product is below this (`ANOMALY_THRESHOLD`, default 0).
+    pub threshold: f64,
+    /// `PAIRING`: `src` (default), `endpoint` or `peer`.
+    pub pairing: Pairing,
+    /// Objects over this size are rejected unread (`MAX_OBJECT_BYTES`, default 1 GiB).
+    pub max_object_bytes: u64,
+    /// Messages processed at once (`MESSAGE_CONCURRENCY`, default 4).
+    pub message_concurrency: usize,
+    /// CloudWatch namespace of the EMF metrics (`METRICS_NAMESPACE`).
+    pub metrics_namespace: String,
+    /// InvokeEndpoint requests in flight per object (`ENDPOINT_CONCURRENCY`, default 4).
+    pub endpoint_concurrency: usize,
+    /// Largest InvokeEndpoint request body (`ENDPOINT_MAX_REQUEST_BYTES`, default 4 MiB; the
+    /// limit is 6 MiB for the request and for the response, which is about as long).
+    pub endpoint_max_request_bytes: usize,
+}
+
+/// A setting that is missing or malformed.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ConfigError {
+    #[error(
+        "set ENDPOINT_NAME (a SageMaker IP Insights endpoint) or MODEL_URI (an embedded model), not neither"
+    )]
+    NoScorer,
+    #[error("set only one of ENDPOINT_NAME and MODEL_URI")]
+    TwoScorers,
+    #[error("{name}={value:?} is not valid: {why}")]
+    Invalid {
+        name: &'static str,
+        value: String,
+        why: String,
+    },
+}
+
+impl fmt::Display for ScorerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ScorerConfig::Endpoint { name } => write!(f, "endpoint {name}"),
+            ScorerConfig::Model { uri } => write!(f, "embedded model {uri}"),
+        }
+    }
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let scorer = match (get("ENDPOINT_NAME"), get("MODEL_URI")) {
+            (Some(name), None) => ScorerConfig::Endpoint { name },
+            (None, Some(uri)) => ScorerConfig::Model { uri },
+            (None, None) => return Err(ConfigError::NoScorer),
+            (Some(_), Some(_)) => return Err(ConfigError::TwoScorers),
+        };
+        fn parse<T: std::str::FromStr>(
+            name: &'static str,
+            value: Option<String>,
+            default: T,
+            check: impl Fn(&T) -> Result<(), String>,
+        ) -> Result<T, ConfigError>
+        where
+            T::Err: fmt::Display,
+        {
+            let Some(text) = value else {
+                return Ok(default);
+            };
+            let v = text.parse::<T>().map_err(|e| ConfigError::Invalid {
+                name,
+                value: text.clone(),
+                why: e.to_string(),
+            })?;
+            check(&v).map_err(|why| ConfigError::Invalid {
+                name,
+                value: text,
+                why,
+            })?;
+            Ok(v)
+        }
+        let positive = |v: &usize| {
+            if *v > 0 {
+                Ok(())
+            } else {
+                Err("must be at least 1".to_string())
+            }
+        };
+        Ok(Config {
+            scorer,
+            threshold: parse(
+                "ANOMALY_THRESHOLD",
+                get("ANOMALY_THRESHOLD"),
+                0.0,
+                |v: &f64| {
+                    if v.is_finite() {
+                        Ok(())
+                    } else {
+                        Err("must be a finite number".into())
+                    }
+                },
+            )?,
+            pairing: parse("PAIRING", get("PAIRING"), Pairing::Src, |_| Ok(()))?,
+            max_object_bytes: parse(
+                "MAX_OBJECT_BYTES",
+                get("MAX_OBJECT_BYTES"),
+                1 << 30,
+                |v: &u64| {
+                    if *v > 0 {
+                        Ok(())
+                    } else {
+                        Err("must be at least 1".into())
+                    }
+                },
+            )?,
+            message_concurrency: parse(
+                "MESSAGE_CONCURRENCY",
+                get("MESSAGE_CONCURRENCY"),
+                4,
+                positive,
+            )?,
+            metrics_namespace: get("METRICS_NAMESPACE")
+                .unwrap_or_else(|| "SecurityLakeIpInsights".into()),
+            endpoint_concurrency: parse(
+                "ENDPOINT_CONCURRENCY",
+                get("ENDPOINT_CONCURRENCY"),
+                4,
+                positive,
+            )?,
+            endpoint_max_request_bytes: parse(
+                "ENDPOINT_MAX_REQUEST_BYTES",
+                get("ENDPOINT_MAX_REQUEST_BYTES"),
+                4 << 20,
+                |v: &usize| {
+                    if (64..=6 << 20).contains(v) {
+                        Ok(())
+                    } else {
+                        Err("must be between 64 and 6291456 (InvokeEndpoint's limit)".into())
+                    }
+                },
+            )?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults() {
+        let c = config(&[("ENDPOINT_NAME", "ipinsights-prod")]).unwrap();
+        assert_eq!(
+            c.scorer,
+            ScorerConfig::Endpoint {
+                name: "ipinsights-prod".into()
+            }
+        );
+        assert_eq!(c.threshold, 0.0);
+        assert_eq!(c.pairing, Pairing::Src);
+        assert_eq!(c.max_object_bytes, 1 << 30);
+        assert_eq!(c.endpoint_max_request_bytes, 4 << 20);
+    }
+
+    #[test]
+    fn every_setting() {
+        let c = config(&[
+            ("MODEL_URI", "s3://models/m.safetensors"),
+            ("ANOMALY_THRESHOLD", "-2.5"),
+            ("PAIRING", "peer"),
+            ("MAX_OBJECT_BYTES", "1000"),
+            ("MESSAGE_CONCURRENCY", "2"),
+            ("METRICS_NAMESPACE", "X"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.scorer,
+            ScorerConfig::Model {
+                uri: "s3://models/m.safetensors".into()
+            }
+        );
+        assert_eq!(
+            (c.threshold, c.pairing, c.max_object_bytes),
+            (-2.5, Pairing::Peer, 1000)
+        );
+        assert_eq!(
+            (c.message_concurrency, c.metrics_namespace.as_str()),
+            (2, "X")
+        );
+    }
+
+    #[test]
+    fn errors_name_the_setting() {
+        assert_eq!(config(&[]).unwrap_err(), ConfigError::NoScorer);
+        assert_eq!(
+            config(&[("ENDPOINT_NAME", "a"), ("MODEL_URI", "b")]).unwrap_err(),
+            ConfigError::TwoScorers
+        );
+        for (name, value) in [
+            ("ANOMALY_THRESHOLD", "low"),
+            ("ANOMALY_THRESHOLD", "NaN"),
+            ("PAIRING", "both"),
+            ("MAX_OBJECT_BYTES", "-1"),
+            ("MESSAGE_CONCURRENCY", "0"),
+            ("ENDPOINT_MAX_REQUEST_BYTES", "99999999"),
+        ] {
+            let err = config(&[("ENDPOINT_NAME", "e"), (name, value)]).unwrap_err();
+            assert!(err.to_string().starts_with(name), "{err}");
+        }
+    }
+}

@@ -1,0 +1,309 @@
+//! One invocation: a batch of subscriber-queue messages in, the ids of the messages SQS should
+//! deliver again out. Each message: notification -> objects -> pairs -> scores -> records.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use futures::StreamExt;
+use lambda_runtime::LambdaEvent;
+use seclake::{
+    ExtractOptions, LakeKey, Notification, ObjectRef, ReadOptions, S3Reader, parse_body,
+};
+use tokio::sync::OnceCell;
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use crate::config::Config;
+use crate::records::{self, Metrics, ObjectContext, ObjectSummary};
+use crate::scoring::Scorer;
+
+/// Everything the handler needs, built once per execution environment.
+pub struct Deps {
+    pub config: Config,
+    pub s3: S3Reader,
+    pub scorer: Scorer,
+    pub read: ReadOptions,
+}
+
+impl Deps {
+    pub fn new(config: Config, s3: S3Reader, scorer: Scorer) -> Self {
+        let read = ReadOptions {
+            max_object_bytes: config.max_object_bytes,
+            ..ReadOptions::default()
+        };
+        Deps {
+            config,
+            s3,
+            scorer,
+            read,
+        }
+    }
+}
+
+/// How an object ended.
+#[derive(Debug, Clone)]
+enum ObjectOutcome {
+    Scored(Metrics),
+    Skipped,
+    /// Permanent: logged once, never retried.
+    Rejected,
+    /// Transient: the message goes back to the queue.
+    Failed(Metrics),
+}
+
+/// How a message ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageOutcome {
+    Done,
+    Rejected,
+    Retry,
+}
+
+/// Time kept back from the invocation deadline to report the batch.
+const DEADLINE_MARGIN: Duration = Duration::from_millis(1500);
+
+/// When retries must stop: the invocation deadline less a margin (one minute without one, as
+/// in local runs).
+fn deadline_of(deadline_epoch_ms: u64) -> Instant {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let remaining = if deadline_epoch_ms == 0 {
+        Duration::from_secs(60)
+    } else {
+        Duration::from_millis(deadline_epoch_ms.saturating_sub(now_ms))
+    };
+    Instant::now() + remaining.saturating_sub(DEADLINE_MARGIN)
+}
+
+/// Objects announced twice in one batch are processed once; the second message waits for the
+/// first one's outcome.
+type Claims = Mutex<HashMap<(String, String), Arc<OnceCell<ObjectOutcome>>>>;
+
+/// The Lambda handler.
+pub async fn handle(
+    event: LambdaEvent<SqsEvent>,
+    deps: &Deps,
+) -> Result<SqsBatchResponse, lambda_runtime::Error> {
+    let deadline = deadline_of(event.context.deadline);
+    let claims: Claims = Mutex::new(HashMap::new());
+    let outcomes: Vec<(Option<String>, MessageOutcome, Metrics)> =
+        futures::stream::iter(event.payload.records)
+            .map(|message| {
+                let id = message.message_id.clone();
+                let span =
+                    tracing::info_span!("message", message_id = id.as_deref().unwrap_or("-"));
+                let claims = &claims;
+                async move {
+                    let (outcome, metrics) = handle_message(&message, deps, deadline, claims).await;
+                    (id, outcome, metrics)
+                }
+                .instrument(span)
+            })
+            .buffer_unordered(deps.config.message_concurrency)
+            .collect()
+            .await;
+
+    let mut response = SqsBatchResponse::default();
+    let mut metrics = Metrics::default();
+    for (id, outcome, m) in outcomes {
+        metrics.add(&m);
+        if outcome == MessageOutcome::Retry {
+            match id {
+                Some(id) => response.add_failure(id),
+                // Without an id the message cannot be named: fail the batch rather than lose it.
+                None => {
+                    return Err(
+                        "a message without messageId failed; failing the whole batch".into(),
+                    );
+                }
+            }
+        }
+    }
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    println!("{}", metrics.emf(&deps.config.metrics_namespace, now_ms));
+    Ok(response)
+}
+
+async fn handle_message(
+    message: &SqsMessage,
+    deps: &Deps,
+    deadline: Instant,
+    claims: &Claims,
+) -> (MessageOutcome, Metrics) {
+    let message_id = message.message_id.as_deref().unwrap_or("-");
+    let mut metrics = Metrics::default();
+    let Some(body) = message.body.as_deref() else {
+        records::rejected(message_id, "", "", "empty_body", "the message has no body");
+        metrics.rejected += 1;
+        return (MessageOutcome::Rejected, metrics);
+    };
+    let objects = match parse_body(body) {
+        Ok(Notification::Objects(objects)) => objects,
+        Ok(Notification::TestEvent) => {
+            tracing::debug!("s3:TestEvent acknowledged");
+            return (MessageOutcome::Done, metrics);
+        }
+        Err(e) => {
+            records::rejected(message_id, "", "", "not_a_notification", &e.to_string());
+            metrics.rejected += 1;
+            return (MessageOutcome::Rejected, metrics);
+        }
+    };
+    let mut outcome = MessageOutcome::Done;
+    for object in &objects {
+        let cell = {
+            let mut map = claims.lock().unwrap_or_else(|p| p.into_inner());
+            map.entry((object.bucket.clone(), object.key.clone()))
+                .or_insert_with(|| Arc::new(OnceCell::new()))
+                .clone()
+        };
+        let mut first = false;
+        let result = cell
+            .get_or_init(|| {
+                first = true;
+                process_object(object, message_id, deps, deadline)
+            })
+            .await
+            .clone();
+        if !first {
+            tracing::info!(bucket = %object.bucket, key = %object.key, "object already processed in this batch");
+        }
+        match result {
+            ObjectOutcome::Scored(m) if first => metrics.add(&m),
+            ObjectOutcome::Rejected if first => {
+                metrics.rejected += 1;
+                if outcome == MessageOutcome::Done {
+                    outcome = MessageOutcome::Rejected;
+                }
+            }
+            ObjectOutcome::Failed(m) => {
+                if first {
+                    metrics.add(&m);
+                }
+                outcome = MessageOutcome::Retry;
+            }
+            _ => {}
+        }
+    }
+    (outcome, metrics)
+}
+
+async fn process_object(
+    object: &ObjectRef,
+    message_id: &str,
+    deps: &Deps,
+    deadline: Instant,
+) -> ObjectOutcome {
+    let started = std::time::Instant::now();
+    let key = match LakeKey::parse(&object.key) {
+        Ok(key) => key,
+        Err(e) => {
+            records::rejected(
+                message_id,
+                &object.bucket,
+                &object.key,
+                "key_outside_layout",
+                &e.to_string(),
+            );
+            return ObjectOutcome::Rejected;
+        }
+    };
+    if !key.source.is_scorable() {
+        records::skipped(
+            message_id,
+            object,
+            &format!("source {} is not scored", key.source),
+        );
+        return ObjectOutcome::Skipped;
+    }
+    let options = ExtractOptions {
+        pairing: deps.config.pairing,
+        ..Default::default()
+    };
+    let extracted = deps
+        .s3
+        .extract(
+            &object.bucket,
+            &object.key,
+            object.size,
+            &key.source,
+            &options,
+            &deps.read,
+        )
+        .await;
+    let set = match extracted {
+        Ok(set) => set,
+        Err(e) if e.is_retryable() => {
+            records::failed(
+                message_id,
+                &object.bucket,
+                &object.key,
+                e.reason(),
+                &e.to_string(),
+            );
+            return ObjectOutcome::Failed(Metrics::default());
+        }
+        Err(e) => {
+            records::rejected(
+                message_id,
+                &object.bucket,
+                &object.key,
+                e.reason(),
+                &e.to_string(),
+            );
+            return ObjectOutcome::Rejected;
+        }
+    };
+    let scored = match deps.scorer.score(&set.pairs, deadline).await {
+        Ok(scored) => scored,
+        Err(e) => {
+            let (_, errors) = e.calls();
+            records::failed(
+                message_id,
+                &object.bucket,
+                &object.key,
+                "scoring_failed",
+                &e.to_string(),
+            );
+            return ObjectOutcome::Failed(Metrics {
+                endpoint_errors: errors,
+                ..Default::default()
+            });
+        }
+    };
+    let ctx = ObjectContext {
+        message_id,
+        object,
+        key: &key,
+    };
+    let threshold = deps.config.threshold;
+    let mut summary = ObjectSummary {
+        endpoint_calls: scored.endpoint_calls,
+        ..Default::default()
+    };
+    for (pair, score) in set.pairs.iter().zip(&scored.scores) {
+        if score.entity_seen == Some(false) {
+            summary.unseen += 1;
+            records::unseen_entity(&ctx, pair, score.dot_product);
+        } else if score.dot_product < threshold {
+            summary.anomalies += 1;
+            records::anomaly(&ctx, pair, score.dot_product, threshold);
+        }
+    }
+    summary.millis = started.elapsed().as_millis() as u64;
+    records::object_scored(&ctx, &set.stats, &summary);
+    ObjectOutcome::Scored(Metrics {
+        objects_scored: 1,
+        pairs_scored: set.pairs.len() as u64,
+        anomalies: summary.anomalies,
+        rejected: 0,
+        endpoint_errors: scored.endpoint_errors,
+    })
+}

@@ -1,0 +1,199 @@
+//! What the function reports: one JSON log line per finding or object, and CloudWatch Embedded
+//! Metric Format lines for dashboards and alarms. Field names are the contract of the saved
+//! queries in `template.yaml`; raw payloads are never logged.
+
+use seclake::{ExtractStats, LakeKey, ObjectRef, Pair};
+use serde_json::json;
+
+/// The object being reported on.
+#[derive(Debug, Clone, Copy)]
+pub struct ObjectContext<'a> {
+    pub message_id: &'a str,
+    pub object: &'a ObjectRef,
+    pub key: &'a LakeKey,
+}
+
+/// A pair below the threshold.
+pub fn anomaly(ctx: &ObjectContext<'_>, pair: &Pair, dot_product: f64, threshold: f64) {
+    tracing::warn!(
+        record = "anomaly",
+        entity = %pair.entity,
+        ip = %pair.ip,
+        dot_product,
+        threshold,
+        count = pair.count,
+        source = %ctx.key.source,
+        source_version = ctx.key.version_raw.as_deref().unwrap_or(""),
+        account = %ctx.key.account,
+        region = %ctx.key.region,
+        bucket = %ctx.object.bucket,
+        key = %ctx.object.key,
+        message_id = ctx.message_id,
+        "anomaly"
+    );
+}
+
+/// A pair whose entity the model never saw: its score means nothing.
+pub fn unseen_entity(ctx: &ObjectContext<'_>, pair: &Pair, dot_product: f64) {
+    tracing::info!(
+        record = "unseen_entity",
+        entity = %pair.entity,
+        ip = %pair.ip,
+        dot_product,
+        count = pair.count,
+        source = %ctx.key.source,
+        account = %ctx.key.account,
+        region = %ctx.key.region,
+        bucket = %ctx.object.bucket,
+        key = %ctx.object.key,
+        message_id = ctx.message_id,
+        "unseen_entity"
+    );
+}
+
+/// What scoring one object took and found.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ObjectSummary {
+    pub anomalies: u64,
+    pub unseen: u64,
+    pub endpoint_calls: u64,
+    pub millis: u64,
+}
+
+pub fn object_scored(ctx: &ObjectContext<'_>, stats: &ExtractStats, summary: &ObjectSummary) {
+    let dropped = serde_json::to_string(&stats.dropped).unwrap_or_default();
+    tracing::info!(
+        record = "object_scored",
+        rows = stats.rows,
+        pairs = stats.pairs_kept,
+        distinct_pairs = stats.unique_pairs,
+        dropped = %dropped,
+        dropped_total = stats.dropped.total(),
+        ipv4_normalized = stats.ipv4_normalized,
+        anomalies = summary.anomalies,
+        unseen_pairs = summary.unseen,
+        endpoint_calls = summary.endpoint_calls,
+        bytes_read = stats.bytes_read,
+        get_requests = stats.requests,
+        millis = summary.millis,
+        source = %ctx.key.source,
+        source_version = ctx.key.version_raw.as_deref().unwrap_or(""),
+        account = %ctx.key.account,
+        region = %ctx.key.region,
+        bucket = %ctx.object.bucket,
+        key = %ctx.object.key,
+        message_id = ctx.message_id,
+        "object_scored"
+    );
+}
+
+/// A message or object that will never succeed: acknowledged, not retried.
+pub fn rejected(message_id: &str, bucket: &str, key: &str, reason: &str, error: &str) {
+    tracing::error!(
+        record = "rejected",
+        message_id,
+        bucket,
+        key,
+        reason,
+        error,
+        "rejected"
+    );
+}
+
+/// An object of a source that is not scored (Security Hub findings, CloudTrail, …).
+pub fn skipped(message_id: &str, object: &ObjectRef, reason: &str) {
+    tracing::info!(
+        record = "skipped",
+        message_id,
+        bucket = %object.bucket,
+        key = %object.key,
+        reason,
+        "skipped"
+    );
+}
+
+/// A message left for SQS to deliver again (transient failure).
+pub fn failed(message_id: &str, bucket: &str, key: &str, reason: &str, error: &str) {
+    tracing::warn!(
+        record = "failed",
+        message_id,
+        bucket,
+        key,
+        reason,
+        error,
+        "failed; the message will be delivered again"
+    );
+}
+
+/// Counters of one invocation, written as one EMF line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Metrics {
+    pub objects_scored: u64,
+    pub pairs_scored: u64,
+    pub anomalies: u64,
+    pub rejected: u64,
+    pub endpoint_errors: u64,
+}
+
+impl Metrics {
+    pub fn add(&mut self, other: &Metrics) {
+        self.objects_scored += other.objects_scored;
+        self.pairs_scored += other.pairs_scored;
+        self.anomalies += other.anomalies;
+        self.rejected += other.rejected;
+        self.endpoint_errors += other.endpoint_errors;
+    }
+
+    /// The CloudWatch Embedded Metric Format document for these counters.
+    pub fn emf(&self, namespace: &str, timestamp_ms: u64) -> serde_json::Value {
+        let names = [
+            "ObjectsScored",
+            "PairsScored",
+            "Anomalies",
+            "Rejected",
+            "EndpointErrors",
+        ];
+        json!({
+            "_aws": {
+                "Timestamp": timestamp_ms,
+                "CloudWatchMetrics": [{
+                    "Namespace": namespace,
+                    "Dimensions": [[]],
+                    "Metrics": names.iter().map(|n| json!({"Name": n, "Unit": "Count"})).collect::<Vec<_>>(),
+                }],
+            },
+            "ObjectsScored": self.objects_scored,
+            "PairsScored": self.pairs_scored,
+            "Anomalies": self.anomalies,
+            "Rejected": self.rejected,
+            "EndpointErrors": self.endpoint_errors,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emf_document() {
+        let m = Metrics {
+            objects_scored: 2,
+            pairs_scored: 10,
+            anomalies: 1,
+            rejected: 0,
+            endpoint_errors: 3,
+        };
+        let doc = m.emf("NS", 1_700_000_000_000);
+        assert_eq!(doc["_aws"]["CloudWatchMetrics"][0]["Namespace"], "NS");
+        assert_eq!(
+            doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+                .as_array()
+                .unwrap()
+                .len(),
+            5
+        );
+        assert_eq!(doc["EndpointErrors"], 3);
+        assert_eq!(doc["_aws"]["Timestamp"], 1_700_000_000_000u64);
+    }
+}

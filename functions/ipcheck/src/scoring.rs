@@ -1,0 +1,465 @@
+//! Scores of pairs: from a SageMaker IP Insights endpoint, or from an embedded model.
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_sagemakerruntime::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_sagemakerruntime::operation::invoke_endpoint::InvokeEndpointError;
+use aws_smithy_types::Blob;
+use futures::{StreamExt, TryStreamExt};
+use ipinsights::Model;
+use rand::Rng;
+use seclake::Pair;
+use tokio::sync::OnceCell;
+use tokio::time::Instant;
+
+/// The score of one pair.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PairScore {
+    pub dot_product: f64,
+    /// Whether the model saw the entity in training; unknown (`None`) from an endpoint.
+    pub entity_seen: Option<bool>,
+}
+
+/// Scores in pair order, and what it took.
+#[derive(Debug, Clone, Default)]
+pub struct Scored {
+    pub scores: Vec<PairScore>,
+    /// InvokeEndpoint calls made, retries included.
+    pub endpoint_calls: u64,
+    /// Calls that failed (and were retried or gave up).
+    pub endpoint_errors: u64,
+}
+
+/// Why scoring failed. Every variant leaves the message for SQS to deliver again: the object
+/// is fine, the scorer is not (yet).
+#[derive(Debug, thiserror::Error)]
+pub enum ScoreError {
+    #[error("endpoint {endpoint}: {message}")]
+    Endpoint {
+        endpoint: String,
+        message: String,
+        calls: u64,
+        errors: u64,
+    },
+    #[error("endpoint {endpoint} answered {got} predictions for {sent} rows")]
+    CountMismatch {
+        endpoint: String,
+        sent: usize,
+        got: usize,
+        calls: u64,
+        errors: u64,
+    },
+    #[error("loading the model {uri}: {message}")]
+    ModelLoad { uri: String, message: String },
+    #[error("scoring task failed: {0}")]
+    Task(String),
+}
+
+impl ScoreError {
+    /// (calls, failed calls) made before giving up, for metrics.
+    pub fn calls(&self) -> (u64, u64) {
+        match self {
+            ScoreError::Endpoint { calls, errors, .. }
+            | ScoreError::CountMismatch { calls, errors, .. } => (*calls, *errors),
+            _ => (0, 0),
+        }
+    }
+}
+
+/// Where scores come from.
+pub enum Scorer {
+    Endpoint(EndpointScorer),
+    Embedded(EmbeddedScorer),
+}
+
+impl Scorer {
+    /// Scores `pairs` in order, giving up on retries at `deadline`.
+    pub async fn score(&self, pairs: &[Pair], deadline: Instant) -> Result<Scored, ScoreError> {
+        match self {
+            Scorer::Endpoint(e) => e.score(pairs, deadline).await,
+            Scorer::Embedded(m) => m.score(pairs).await,
+        }
+    }
+}
+
+/// Retry pacing: full-jitter exponential backoff.
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    pub base: Duration,
+    pub cap: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            base: Duration::from_millis(100),
+            cap: Duration::from_secs(5),
+        }
+    }
+}
+
+impl Backoff {
+    fn delay(&self, attempt: u32) -> Duration {
+        let ceiling = self
+            .base
+            .saturating_mul(2u32.saturating_pow(attempt.min(20)))
+            .min(self.cap);
+        let millis = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX);
+        Duration::from_millis(rand::rng().random_range(0..=millis))
+    }
+}
+
+/// Scores with a SageMaker IP Insights endpoint: headerless `text/csv` rows `entity,ip`,
+/// `Accept: application/json`, bodies kept well under the 6 MiB limit, several in flight.
+pub struct EndpointScorer {
+    client: aws_sdk_sagemakerruntime::Client,
+    endpoint: String,
+    max_request_bytes: usize,
+    concurrency: usize,
+    backoff: Backoff,
+}
+
+/// One request's rows.
+struct Chunk {
+    body: Vec<u8>,
+    rows: usize,
+}
+
+/// The CSV field for an entity; quoted only when it must be (instance ids never need it).
+fn csv_field(entity: &str, out: &mut Vec<u8>) {
+    if entity.contains([',', '"', '\n', '\r']) {
+        out.push(b'"');
+        out.extend_from_slice(entity.replace('"', "\"\"").as_bytes());
+        out.push(b'"');
+    } else {
+        out.extend_from_slice(entity.as_bytes());
+    }
+}
+
+/// Splits pairs into CSV bodies of at most `max_bytes` (a single longer row is sent alone).
+fn chunks(pairs: &[Pair], max_bytes: usize) -> Vec<Chunk> {
+    let mut out = Vec::new();
+    let mut current = Chunk {
+        body: Vec::new(),
+        rows: 0,
+    };
+    let mut line = Vec::with_capacity(64);
+    for pair in pairs {
+        line.clear();
+        csv_field(&pair.entity, &mut line);
+        line.push(b',');
+        line.extend_from_slice(pair.ip.to_string().as_bytes());
+        line.push(b'\n');
+        if current.rows > 0 && current.body.len() + line.len() > max_bytes {
+            out.push(std::mem::replace(
+                &mut current,
+                Chunk {
+                    body: Vec::new(),
+                    rows: 0,
+                },
+            ));
+        }
+        current.body.extend_from_slice(&line);
+        current.rows += 1;
+    }
+    if current.rows > 0 {
+        out.push(current);
+    }
+    out
+}
+
+/// Whether an InvokeEndpoint failure may pass on retry within this invocation.
+fn is_retryable(err: &SdkError<InvokeEndpointError>) -> bool {
+    match err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        SdkError::ServiceError(service) => {
+            let status = service.raw().status().as_u16();
+            match service.err() {
+                InvokeEndpointError::InternalFailure(_)
+                | InvokeEndpointError::ServiceUnavailable(_)
+                | InvokeEndpointError::InternalDependencyException(_)
+                | InvokeEndpointError::ModelNotReadyException(_) => true,
+                InvokeEndpointError::ValidationError(_) | InvokeEndpointError::ModelError(_) => {
+                    false
+                }
+                other => {
+                    matches!(
+                        other.code(),
+                        Some("ThrottlingException" | "Throttling" | "TooManyRequestsException")
+                    ) || status == 429
+                        || status >= 500
+                }
+            }
+        }
+        _ => false,
+    }
+}
+
+fn describe(err: &SdkError<InvokeEndpointError>) -> String {
+    match (err.code(), err.message()) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        (Some(code), None) => code.to_string(),
+        _ => aws_smithy_types::error::display::DisplayErrorContext(err).to_string(),
+    }
+}
+
+impl EndpointScorer {
+    pub fn new(
+        client: aws_sdk_sagemakerruntime::Client,
+        endpoint: impl Into<String>,
+        max_request_bytes: usize,
+        concurrency: usize,
+    ) -> Self {
+        EndpointScorer {
+            client,
+            endpoint: endpoint.into(),
+            max_request_bytes,
+            concurrency: concurrency.max(1),
+            backoff: Backoff::default(),
+        }
+    }
+
+    /// Changes the retry pacing (tests use short delays).
+    pub fn with_backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    pub async fn score(&self, pairs: &[Pair], deadline: Instant) -> Result<Scored, ScoreError> {
+        let parts: Vec<(Vec<f64>, u64, u64)> =
+            futures::stream::iter(chunks(pairs, self.max_request_bytes))
+                .map(|chunk| self.invoke(chunk, deadline))
+                .buffered(self.concurrency)
+                .try_collect()
+                .await?;
+        let mut scored = Scored::default();
+        for (scores, calls, errors) in parts {
+            scored.endpoint_calls += calls;
+            scored.endpoint_errors += errors;
+            scored
+                .scores
+                .extend(scores.into_iter().map(|dot_product| PairScore {
+                    dot_product,
+                    entity_seen: None,
+                }));
+        }
+        Ok(scored)
+    }
+
+    /// One chunk, retried on throttling, 5xx and not-ready until `deadline`.
+    async fn invoke(
+        &self,
+        chunk: Chunk,
+        deadline: Instant,
+    ) -> Result<(Vec<f64>, u64, u64), ScoreError> {
+        let body = bytes::Bytes::from(chunk.body);
+        let (mut calls, mut errors) = (0u64, 0u64);
+        let mut attempt = 0u32;
+        loop {
+            calls += 1;
+            let result = self
+                .client
+                .invoke_endpoint()
+                .endpoint_name(&self.endpoint)
+                .content_type("text/csv")
+                .accept("application/json")
+                .body(Blob::new(body.clone()))
+                .send()
+                .await;
+            let err = match result {
+                Ok(out) => {
+                    let payload = out.body.as_ref().map(|b| b.as_ref()).unwrap_or_default();
+                    let scores = ipinsights::wire::parse_predictions(
+                        out.content_type().unwrap_or("application/json"),
+                        payload,
+                    )
+                    .map_err(|e| ScoreError::Endpoint {
+                        endpoint: self.endpoint.clone(),
+                        message: format!("unreadable response: {e}"),
+                        calls,
+                        errors: errors + 1,
+                    })?;
+                    if scores.len() != chunk.rows {
+                        return Err(ScoreError::CountMismatch {
+                            endpoint: self.endpoint.clone(),
+                            sent: chunk.rows,
+                            got: scores.len(),
+                            calls,
+                            errors: errors + 1,
+                        });
+                    }
+                    return Ok((scores, calls, errors));
+                }
+                Err(err) => err,
+            };
+            errors += 1;
+            let delay = self.backoff.delay(attempt);
+            attempt += 1;
+            let retry = is_retryable(&err) && Instant::now() + delay < deadline;
+            tracing::debug!(endpoint = %self.endpoint, attempt, retry, error = %describe(&err), "InvokeEndpoint failed");
+            if !retry {
+                return Err(ScoreError::Endpoint {
+                    endpoint: self.endpoint.clone(),
+                    message: format!("{} (after {calls} calls)", describe(&err)),
+                    calls,
+                    errors,
+                });
+            }
+            tokio::time::sleep(delay).await;
+        }
+    }
+}
+
+/// Scores in process with an embedded model, loaded on first use and kept for the life of the
+/// execution environment.
+pub struct EmbeddedScorer {
+    uri: String,
+    s3: aws_sdk_s3::Client,
+    model: OnceCell<Arc<Model>>,
+}
+
+impl EmbeddedScorer {
+    pub fn new(uri: impl Into<String>, s3: aws_sdk_s3::Client) -> Self {
+        EmbeddedScorer {
+            uri: uri.into(),
+            s3,
+            model: OnceCell::new(),
+        }
+    }
+
+    /// A scorer around a model already in memory.
+    pub fn from_model(model: Model, s3: aws_sdk_s3::Client) -> Self {
+        EmbeddedScorer {
+            uri: "memory".into(),
+            s3,
+            model: OnceCell::new_with(Some(Arc::new(model))),
+        }
+    }
+
+    async fn load(&self) -> Result<Arc<Model>, ScoreError> {
+        let fail = |message: String| ScoreError::ModelLoad {
+            uri: self.uri.clone(),
+            message,
+        };
+        let bytes = match self.uri.strip_prefix("s3://") {
+            Some(rest) => {
+                let (bucket, key) = rest
+                    .split_once('/')
+                    .ok_or_else(|| fail("expected s3://bucket/key".into()))?;
+                let out = self
+                    .s3
+                    .get_object()
+                    .bucket(bucket)
+                    .key(key)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        fail(aws_smithy_types::error::display::DisplayErrorContext(e).to_string())
+                    })?;
+                out.body
+                    .collect()
+                    .await
+                    .map_err(|e| fail(e.to_string()))?
+                    .into_bytes()
+                    .to_vec()
+            }
+            None => tokio::fs::read(&self.uri)
+                .await
+                .map_err(|e| fail(e.to_string()))?,
+        };
+        let started = std::time::Instant::now();
+        let model = tokio::task::spawn_blocking(move || Model::from_bytes(&bytes))
+            .await
+            .map_err(|e| ScoreError::Task(e.to_string()))?
+            .map_err(|e| fail(e.to_string()))?;
+        tracing::info!(
+            uri = %self.uri,
+            entities = model.num_seen_entities(),
+            vector_dim = model.vector_dim(),
+            millis = started.elapsed().as_millis() as u64,
+            "model loaded"
+        );
+        Ok(Arc::new(model))
+    }
+
+    pub async fn score(&self, pairs: &[Pair]) -> Result<Scored, ScoreError> {
+        let model = self.model.get_or_try_init(|| self.load()).await?.clone();
+        let owned: Vec<(Arc<str>, Ipv4Addr)> =
+            pairs.iter().map(|p| (p.entity.clone(), p.ip)).collect();
+        let scores = tokio::task::spawn_blocking(move || {
+            let borrowed: Vec<(&str, Ipv4Addr)> = owned.iter().map(|(e, ip)| (&**e, *ip)).collect();
+            model.score_pairs(&borrowed)
+        })
+        .await
+        .map_err(|e| ScoreError::Task(e.to_string()))?;
+        Ok(Scored {
+            scores: scores
+                .into_iter()
+                .map(|s| PairScore {
+                    dot_product: s.dot_product,
+                    entity_seen: Some(s.entity_seen),
+                })
+                .collect(),
+            endpoint_calls: 0,
+            endpoint_errors: 0,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair(entity: &str, ip: &str) -> Pair {
+        Pair {
+            entity: entity.into(),
+            ip: ip.parse().unwrap(),
+            count: 1,
+        }
+    }
+
+    #[test]
+    fn chunks_respect_the_size_limit_and_keep_order() {
+        let pairs: Vec<Pair> = (0..1000)
+            .map(|i| {
+                pair(
+                    &format!("i-{i:017x}"),
+                    &format!("10.0.{}.{}", i / 256, i % 256),
+                )
+            })
+            .collect();
+        let parts = chunks(&pairs, 4096);
+        assert!(parts.len() > 1);
+        assert!(parts.iter().all(|c| c.body.len() <= 4096));
+        assert_eq!(parts.iter().map(|c| c.rows).sum::<usize>(), 1000);
+        let all: String = parts
+            .iter()
+            .map(|c| String::from_utf8(c.body.clone()).unwrap())
+            .collect();
+        let lines: Vec<&str> = all.lines().collect();
+        assert_eq!(lines[0], "i-00000000000000000,10.0.0.0");
+        assert_eq!(lines[999], format!("i-{:017x},10.0.3.231", 999));
+    }
+
+    #[test]
+    fn csv_quoting() {
+        let mut out = Vec::new();
+        csv_field("a,\"b\"", &mut out);
+        assert_eq!(out, b"\"a,\"\"b\"\"\"");
+    }
+
+    #[test]
+    fn backoff_is_bounded() {
+        let b = Backoff {
+            base: Duration::from_millis(10),
+            cap: Duration::from_millis(50),
+        };
+        for attempt in 0..40 {
+            assert!(b.delay(attempt) <= Duration::from_millis(50));
+        }
+    }
+}
