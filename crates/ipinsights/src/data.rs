@@ -47,7 +47,9 @@ pub(crate) fn split_pair(line: &str) -> Result<(Cow<'_, str>, Cow<'_, str>), Str
         let mut it = line.split(',');
         let (Some(a), Some(b), None) = (it.next(), it.next(), it.next()) else {
             let n = line.split(',').count();
-            return Err(format!("expected 2 columns (entity, IPv4 address), found {n}"));
+            return Err(format!(
+                "expected 2 columns (entity, IPv4 address), found {n}"
+            ));
         };
         return Ok((Cow::Borrowed(trim(a)), Cow::Borrowed(trim(b))));
     }
@@ -182,7 +184,12 @@ impl Dataset {
             match parse_pair(line) {
                 Ok((e, ip)) => d.push(&e, ip),
                 Err(_) if is_first && looks_like_header(line) => {}
-                Err(reason) => return Err(DataError::BadRow { line: n + 1, reason }),
+                Err(reason) => {
+                    return Err(DataError::BadRow {
+                        line: n + 1,
+                        reason,
+                    });
+                }
             }
         }
         Ok(d)
@@ -295,10 +302,16 @@ mod tests {
     fn quoted_fields() {
         assert_eq!(
             parse_pair(r#""say ""hi""", 10.0.0.1"#).unwrap(),
-            (Cow::Owned::<str>("say \"hi\"".into()), Ipv4Addr::new(10, 0, 0, 1))
+            (
+                Cow::Owned::<str>("say \"hi\"".into()),
+                Ipv4Addr::new(10, 0, 0, 1)
+            )
         );
         assert!(parse_pair(r#""a" b,1.2.3.4"#).is_err());
-        assert_eq!(parse_pair(r#"u,"1.2.3.4""#).unwrap().1, Ipv4Addr::new(1, 2, 3, 4));
+        assert_eq!(
+            parse_pair(r#"u,"1.2.3.4""#).unwrap().1,
+            Ipv4Addr::new(1, 2, 3, 4)
+        );
         assert!(parse_pair(r#"a"b,1.2.3.4"#).is_err());
     }
 }

@@ -128,6 +128,9 @@ mod tests {
         assert_eq!(r.len(), 1000);
         let first_octets: std::collections::HashSet<u8> =
             r.iter().map(|(_, ip)| ip.octets()[0]).collect();
-        assert!(first_octets.len() > 200, "octets should be uniform on 0..=255");
+        assert!(
+            first_octets.len() > 200,
+            "octets should be uniform on 0..=255"
+        );
     }
 }

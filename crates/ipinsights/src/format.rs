@@ -184,6 +184,9 @@ fn tensors_of(model: &Model) -> Vec<(String, Dtype, Vec<usize>, Vec<u8>)> {
     out
 }
 
+/// Named tensors and the `__metadata__` map, ready to serialise.
+type Prepared = (Vec<(String, Owned)>, HashMap<String, String>);
+
 struct Owned {
     dtype: Dtype,
     shape: Vec<usize>,
@@ -206,7 +209,7 @@ impl safetensors::View for &Owned {
 }
 
 impl Model {
-    fn prepared(&self) -> Result<(Vec<(String, Owned)>, HashMap<String, String>), FormatError> {
+    fn prepared(&self) -> Result<Prepared, FormatError> {
         let tensors: Vec<(String, Owned)> = tensors_of(self)
             .into_iter()
             .map(|(n, dtype, shape, data)| (n, Owned { dtype, shape, data }))
@@ -215,7 +218,8 @@ impl Model {
             .par_iter()
             .map(|(n, t)| (n.as_str(), format!("{:016x}", checksum(&t.data))))
             .collect();
-        let json = |key: &'static str, v: serde_json::Result<String>| v.map_err(|e| meta_err(key, e));
+        let json =
+            |key: &'static str, v: serde_json::Result<String>| v.map_err(|e| meta_err(key, e));
         let mut meta = HashMap::new();
         meta.insert("format".to_string(), FORMAT_NAME.to_string());
         meta.insert("format_version".to_string(), FORMAT_VERSION.to_string());
@@ -230,10 +234,7 @@ impl Model {
             "architecture".to_string(),
             json("architecture", serde_json::to_string(&self.arch))?,
         );
-        meta.insert(
-            "seen_entities".to_string(),
-            self.entities.len().to_string(),
-        );
+        meta.insert("seen_entities".to_string(), self.entities.len().to_string());
         meta.insert(
             "training".to_string(),
             json("training", serde_json::to_string(&self.stats))?,
@@ -291,10 +292,9 @@ impl Model {
             SafeTensors::deserialize(bytes).map_err(|e| FormatError::Safetensors(e.to_string()))?;
         let (_, header) = SafeTensors::read_metadata(bytes)
             .map_err(|e| FormatError::Safetensors(e.to_string()))?;
-        let meta = header
-            .metadata()
-            .as_ref()
-            .ok_or_else(|| FormatError::NotAModel("no __metadata__: not an ipinsights model".into()))?;
+        let meta = header.metadata().as_ref().ok_or_else(|| {
+            FormatError::NotAModel("no __metadata__: not an ipinsights model".into())
+        })?;
         let get = |key: &'static str| {
             meta.get(key)
                 .map(String::as_str)
@@ -316,8 +316,8 @@ impl Model {
                 "format version {version} is not supported (this build reads version {FORMAT_VERSION})"
             )));
         }
-        let hp_map: BTreeMap<String, String> =
-            serde_json::from_str(get("hyperparameters")?).map_err(|e| meta_err("hyperparameters", e))?;
+        let hp_map: BTreeMap<String, String> = serde_json::from_str(get("hyperparameters")?)
+            .map_err(|e| meta_err("hyperparameters", e))?;
         let hp = Hyperparameters::from_map(&hp_map)?;
         let arch: Architecture =
             serde_json::from_str(get("architecture")?).map_err(|e| meta_err("architecture", e))?;
@@ -382,9 +382,7 @@ impl Model {
         }
         let mut views: HashMap<String, TensorView<'_>> = HashMap::new();
         for (name, dtype, shape) in &expected {
-            let t = st
-                .tensor(name)
-                .map_err(|_| tensor_err(name, "missing"))?;
+            let t = st.tensor(name).map_err(|_| tensor_err(name, "missing"))?;
             if t.dtype() != *dtype {
                 return Err(tensor_err(
                     name,
@@ -399,7 +397,10 @@ impl Model {
                     ));
                 }
                 None if t.shape().len() != 1 => {
-                    return Err(tensor_err(name, format!("shape {:?}, expected 1-D", t.shape())));
+                    return Err(tensor_err(
+                        name,
+                        format!("shape {:?}, expected 1-D", t.shape()),
+                    ));
                 }
                 _ => {}
             }
@@ -409,21 +410,17 @@ impl Model {
             views.insert(name.clone(), t);
         }
         // Checksums, in parallel over tensors.
-        views
-            .par_iter()
-            .try_for_each(|(name, t)| {
-                let got = format!("{:016x}", checksum(t.data()));
-                if sums.get(name) == Some(&got) {
-                    Ok(())
-                } else {
-                    Err(FormatError::Checksum(name.clone()))
-                }
-            })?;
+        views.par_iter().try_for_each(|(name, t)| {
+            let got = format!("{:016x}", checksum(t.data()));
+            if sums.get(name) == Some(&got) {
+                Ok(())
+            } else {
+                Err(FormatError::Checksum(name.clone()))
+            }
+        })?;
 
         let take = |name: &str| -> Result<Vec<f32>, FormatError> {
-            let t = views
-                .get(name)
-                .ok_or_else(|| tensor_err(name, "missing"))?;
+            let t = views.get(name).ok_or_else(|| tensor_err(name, "missing"))?;
             f32_from(name, t)
         };
         let entity = take("entity_embedding")?;
@@ -467,7 +464,10 @@ impl Model {
             }
             let s = &utf8[w[0] as usize..w[1] as usize];
             if std::str::from_utf8(s).is_err() {
-                return Err(tensor_err("seen_entities.utf8", "an entity is not valid UTF-8"));
+                return Err(tensor_err(
+                    "seen_entities.utf8",
+                    "an entity is not valid UTF-8",
+                ));
             }
             if prev.is_some_and(|p| p >= s) {
                 return Err(tensor_err(
@@ -484,5 +484,135 @@ impl Model {
             layers,
         };
         Ok(Model::from_parts(hp, arch, params, index, stats))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::tests::tiny_model;
+    use std::net::Ipv4Addr;
+
+    fn probe(m: &Model) -> Vec<crate::model::Score> {
+        m.score_pairs(&[
+            ("user_1", Ipv4Addr::new(10, 1, 0, 9)),
+            ("user_1", Ipv4Addr::new(200, 1, 0, 9)),
+            ("nobody", Ipv4Addr::new(10, 1, 0, 9)),
+        ])
+    }
+
+    /// Rebuilds `bytes` with one metadata entry replaced.
+    fn with_meta(bytes: &[u8], key: &str, value: &str) -> Vec<u8> {
+        let st = SafeTensors::deserialize(bytes).unwrap();
+        let (_, header) = SafeTensors::read_metadata(bytes).unwrap();
+        let mut meta = header.metadata().clone().unwrap();
+        meta.insert(key.to_string(), value.to_string());
+        let tensors = st.tensors();
+        safetensors::serialize(tensors.iter().map(|(n, t)| (n.as_str(), t)), Some(meta)).unwrap()
+    }
+
+    #[test]
+    fn save_load_round_trip() {
+        for k in [0, 1, 2] {
+            let m = tiny_model(k);
+            let bytes = m.to_bytes().unwrap();
+            let back = Model::from_bytes(&bytes).unwrap();
+            assert_eq!(back.params, m.params);
+            assert_eq!(back.arch, m.arch);
+            assert_eq!(back.hyperparameters(), m.hyperparameters());
+            assert_eq!(back.training_stats(), m.training_stats());
+            assert!(back.seen_entities().eq(m.seen_entities()));
+            assert_eq!(probe(&back), probe(&m));
+            // The tensor bytes are deterministic (the header's key order is not).
+            let again = back.to_bytes().unwrap();
+            assert!(again.len() == bytes.len() && again.ends_with(&bytes[bytes.len() - 4096..]));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.safetensors");
+        let m = tiny_model(1);
+        m.save(&path).unwrap();
+        let back = Model::load(&path).unwrap();
+        assert_eq!(probe(&back), probe(&m));
+        assert!(matches!(
+            Model::load(dir.path().join("missing")),
+            Err(FormatError::Io { .. })
+        ));
+    }
+
+    #[test]
+    fn corrupted_files_are_rejected() {
+        let m = tiny_model(1);
+        let bytes = m.to_bytes().unwrap();
+        // A flipped bit in the tensor data.
+        let mut flipped = bytes.clone();
+        let n = flipped.len();
+        flipped[n - 100] ^= 0x10;
+        assert!(matches!(
+            Model::from_bytes(&flipped),
+            Err(FormatError::Checksum(_))
+        ));
+        // Truncated.
+        assert!(matches!(
+            Model::from_bytes(&bytes[..n - 1]),
+            Err(FormatError::Safetensors(_))
+        ));
+        assert!(matches!(
+            Model::from_bytes(&bytes[..5]),
+            Err(FormatError::Safetensors(_))
+        ));
+        assert!(matches!(
+            Model::from_bytes(b""),
+            Err(FormatError::Safetensors(_))
+        ));
+        // A damaged header.
+        let mut header = bytes.clone();
+        header[12] = b'#';
+        assert!(Model::from_bytes(&header).is_err());
+        // Not ours, or from the future.
+        assert!(matches!(
+            Model::from_bytes(&with_meta(&bytes, "format", "something-else")),
+            Err(FormatError::NotAModel(_))
+        ));
+        let e = Model::from_bytes(&with_meta(&bytes, "format_version", "2")).unwrap_err();
+        assert!(e.to_string().contains("version 2"), "{e}");
+        // Invalid hyperparameters.
+        let mut hp = m.hyperparameters().to_map();
+        hp.insert("shuffled_negative_sampling_rate".into(), "500".into());
+        let hp = serde_json::to_string(&hp).unwrap();
+        assert!(matches!(
+            Model::from_bytes(&with_meta(&bytes, "hyperparameters", &hp)),
+            Err(FormatError::Hyperparameters(_))
+        ));
+        // Hyperparameters that disagree with the tensors.
+        let mut hp = m.hyperparameters().to_map();
+        hp.insert("vector_dim".into(), "16".into());
+        let hp = serde_json::to_string(&hp).unwrap();
+        assert!(matches!(
+            Model::from_bytes(&with_meta(&bytes, "hyperparameters", &hp)),
+            Err(FormatError::Metadata {
+                key: "architecture",
+                ..
+            })
+        ));
+        // A wrong checksum entry.
+        assert!(Model::from_bytes(&with_meta(&bytes, "checksums", "{}")).is_err());
+        // Non-finite weights, even with matching checksums.
+        let mut bad = tiny_model(1);
+        bad.params.tables[1][3] = f32::NAN;
+        let e = Model::from_bytes(&bad.to_bytes().unwrap()).unwrap_err();
+        assert!(
+            matches!(&e, FormatError::Tensor { name, .. } if name == "ip_prefix_16"),
+            "{e}"
+        );
+        // A plain safetensors file without our metadata.
+        let plain = safetensors::serialize(
+            [("x", TensorView::new(Dtype::U8, vec![1], &[0u8]).unwrap())],
+            None,
+        )
+        .unwrap();
+        assert!(matches!(
+            Model::from_bytes(&plain),
+            Err(FormatError::NotAModel(_))
+        ));
     }
 }

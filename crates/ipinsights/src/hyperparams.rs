@@ -138,7 +138,12 @@ impl Hyperparameters {
             (1..=MAX_NUM_ENTITY_VECTORS).contains(&h.num_entity_vectors),
             "1..=250000000",
         )?;
-        check("vector_dim", h.vector_dim, (4..=4096).contains(&h.vector_dim), "4..=4096")?;
+        check(
+            "vector_dim",
+            h.vector_dim,
+            (4..=4096).contains(&h.vector_dim),
+            "4..=4096",
+        )?;
         check(
             "batch_metrics_publish_interval",
             h.batch_metrics_publish_interval,
@@ -381,7 +386,10 @@ mod tests {
         ));
         assert!(matches!(
             with(&[("learning_rate", "fast")]),
-            Err(HyperparameterError::Invalid { name: "learning_rate", .. })
+            Err(HyperparameterError::Invalid {
+                name: "learning_rate",
+                ..
+            })
         ));
     }
 

@@ -134,8 +134,20 @@ mod tests {
             parse_ipv4(" 192.168.1.2").unwrap(),
             Ipv4Addr::new(192, 168, 1, 2)
         );
-        assert_eq!(parse_ipv4("10.0.2.125\t").unwrap(), Ipv4Addr::new(10, 0, 2, 125));
-        for bad in ["", "1.2.3", "1.2.3.256", "1.2.3.4.5", "::1", "a.b.c.d", "010.0.0.1", "1.2.3.-4"] {
+        assert_eq!(
+            parse_ipv4("10.0.2.125\t").unwrap(),
+            Ipv4Addr::new(10, 0, 2, 125)
+        );
+        for bad in [
+            "",
+            "1.2.3",
+            "1.2.3.256",
+            "1.2.3.4.5",
+            "::1",
+            "a.b.c.d",
+            "010.0.0.1",
+            "1.2.3.-4",
+        ] {
             assert!(parse_ipv4(bad).is_err(), "{bad}");
         }
     }

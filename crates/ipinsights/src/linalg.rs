@@ -336,13 +336,22 @@ mod tests {
 
     fn data(len: usize, salt: u32) -> Vec<f32> {
         (0..len)
-            .map(|i| ((i as u32).wrapping_mul(2_654_435_761).wrapping_add(salt) % 1000) as f32 / 500.0 - 1.0)
+            .map(|i| {
+                ((i as u32).wrapping_mul(2_654_435_761).wrapping_add(salt) % 1000) as f32 / 500.0
+                    - 1.0
+            })
             .collect()
     }
 
     #[test]
     fn gemm_is_bitwise_the_naive_sequential_sum() {
-        for &(m, n, k) in &[(1, 16, 8), (5, 17, 3), (9, 33, 64), (64, 128, 128), (3, 5, 7)] {
+        for &(m, n, k) in &[
+            (1, 16, 8),
+            (5, 17, 3),
+            (9, 33, 64),
+            (64, 128, 128),
+            (3, 5, 7),
+        ] {
             let a = data(m * k, 1);
             let b = data(k * n, 2);
             let mut c = vec![0f32; m * n];
@@ -375,7 +384,11 @@ mod tests {
     fn dot_and_transpose() {
         let a = data(37, 5);
         let b = data(37, 6);
-        let exact: f64 = a.iter().zip(&b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum();
+        let exact: f64 = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| f64::from(*x) * f64::from(*y))
+            .sum();
         assert!((f64::from(dot(&a, &b)) - exact).abs() < 1e-4);
         assert_eq!(dot(&a, &b), dot_body(&a, &b));
         let t = transpose(3, 37, &data(111, 7));
@@ -388,7 +401,13 @@ mod tests {
         let mut w = vec![1.0f32; 4];
         let mut m = vec![0.0; 4];
         let mut v = vec![0.0; 4];
-        adam(&mut w, &mut m, &mut v, &[1.0, -1.0, 0.0, 2.0], AdamStep::new(0.1, 0.0, 1));
+        adam(
+            &mut w,
+            &mut m,
+            &mut v,
+            &[1.0, -1.0, 0.0, 2.0],
+            AdamStep::new(0.1, 0.0, 1),
+        );
         // First Adam step moves each weight by ~lr in the sign of -g.
         assert!((w[0] - 0.9).abs() < 1e-4);
         assert!((w[1] - 1.1).abs() < 1e-4);

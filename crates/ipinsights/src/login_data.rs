@@ -111,10 +111,7 @@ impl AsnTable {
     /// `(first, last)` address of range `i`.
     pub fn range(&self, i: usize) -> (u32, u32) {
         let start = self.starts[i];
-        let next = self
-            .starts
-            .get(i + 1)
-            .map_or(self.end, |&s| u64::from(s));
+        let next = self.starts.get(i + 1).map_or(self.end, |&s| u64::from(s));
         (start, (next - 1) as u32)
     }
 
@@ -154,7 +151,8 @@ pub fn generate(cfg: &LoginConfig) -> LoginData {
             let home = rng::below(&mut r, n as u64) as i64;
             let mut work = home;
             while work == home {
-                let x = home - HOME_WORK_WINDOW + rng::below(&mut r, 2 * HOME_WORK_WINDOW as u64) as i64;
+                let x = home - HOME_WORK_WINDOW
+                    + rng::below(&mut r, 2 * HOME_WORK_WINDOW as u64) as i64;
                 work = x.rem_euclid(n);
             }
             let events = (50.0 / rng::unit_open0(&mut r)).floor();
@@ -167,7 +165,11 @@ pub fn generate(cfg: &LoginConfig) -> LoginData {
                 let asn = if rng::unit(&mut r) < p_travel {
                     rng::below(&mut r, n as u64) as i64
                 } else {
-                    let center = if rng::unit(&mut r) < p_home { home } else { work };
+                    let center = if rng::unit(&mut r) < p_home {
+                        home
+                    } else {
+                        work
+                    };
                     // numpy: int() truncates toward zero, then Python's % is non-negative.
                     let x = (center as f64 + LOCALITY_SIGMA * rng::normal(&mut r)).trunc() as i64;
                     x.rem_euclid(n)

@@ -113,7 +113,6 @@ pub(crate) fn transposes(arch: &Architecture, params: &Params) -> Vec<Vec<f32>> 
 }
 
 impl<'a> Net<'a> {
-
     pub fn d(&self) -> usize {
         self.arch.vector_dim
     }
@@ -210,7 +209,14 @@ impl<'a> Net<'a> {
 
     /// Score of `ip` against a folded entity (`f = W_kᵀu`, `c = u·b_k`).
     #[inline(always)]
-    pub fn score_folded_body(&self, f: &[f32], c: f32, ip: u32, z: &mut [f32], s: &mut [f32]) -> f32 {
+    pub fn score_folded_body(
+        &self,
+        f: &[f32],
+        c: f32,
+        ip: u32,
+        z: &mut [f32],
+        s: &mut [f32],
+    ) -> f32 {
         match self.params.layers.len() {
             0 | 1 => {
                 // The common case, fused: no intermediate vector.
@@ -459,7 +465,10 @@ impl Model {
     /// Whether `entity` occurred in the training data.
     pub fn is_seen(&self, entity: &str) -> bool {
         self.entities
-            .find(entity, fnv1a64(self.arch.entity_hash_seed, entity.as_bytes()))
+            .find(
+                entity,
+                fnv1a64(self.arch.entity_hash_seed, entity.as_bytes()),
+            )
             .is_some()
     }
 
@@ -478,7 +487,10 @@ impl Model {
     /// `(entity_embedding, ip_embedding)` for verbose responses. Their dot product equals
     /// the score up to f32 rounding.
     pub fn embeddings(&self, entity: &str, ip: Ipv4Addr) -> (Vec<f32>, Vec<f32>) {
-        (self.entity_embedding(entity).to_vec(), self.ip_embedding(ip))
+        (
+            self.entity_embedding(entity).to_vec(),
+            self.ip_embedding(ip),
+        )
     }
 
     /// The hyperparameters the model was trained with.
@@ -577,4 +589,87 @@ fn score_chunk_body(model: &Model, net: &Net<'_>, pairs: &[(&str, Ipv4Addr)], ou
 
 multiversion! {
     fn score_chunk_dispatch<'a>(model: &Model, net: &Net<'a>, pairs: &[(&str, Ipv4Addr)], out: &mut [Score]) => score_chunk_body
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::data::Dataset;
+    use crate::train::{TrainOptions, train};
+
+    /// A small trained model with `k` encoder layers.
+    pub(crate) fn tiny_model(k: u32) -> Model {
+        let pairs: Vec<(String, Ipv4Addr)> = (0..400u32)
+            .map(|i| {
+                let user = i % 20;
+                // Each user lives in its own /16.
+                let ip = Ipv4Addr::from((10 << 24) | (user << 16) | (i * 37 % 65536));
+                (format!("user_{user}"), ip)
+            })
+            .collect();
+        let data = Dataset::from_pairs(pairs.iter().map(|(e, ip)| (e.as_str(), *ip)));
+        let mut hp = Hyperparameters::new(40, 8);
+        hp.num_ip_encoder_layers = k;
+        hp.epochs = 2;
+        hp.mini_batch_size = 100;
+        hp.learning_rate = 0.01;
+        let opts = TrainOptions {
+            seed: 4,
+            hashed_ip_rows: Some(256),
+        };
+        train(&hp, &data, None, &opts, &mut |_| {}).unwrap()
+    }
+
+    #[test]
+    fn scores_are_dot_products_of_the_embeddings() {
+        for k in [0, 1, 2] {
+            let m = tiny_model(k);
+            for (e, ip) in [
+                ("user_3", Ipv4Addr::new(10, 3, 1, 1)),
+                ("user_3", Ipv4Addr::new(99, 1, 2, 3)),
+                ("stranger", Ipv4Addr::new(10, 3, 1, 1)),
+            ] {
+                let s = m.score(e, ip);
+                assert_eq!(s.entity_seen, e != "stranger");
+                let (u, v) = m.embeddings(e, ip);
+                assert_eq!(u.len(), 8);
+                assert_eq!(v.len(), 8);
+                let naive: f64 = u
+                    .iter()
+                    .zip(&v)
+                    .map(|(a, b)| f64::from(*a) * f64::from(*b))
+                    .sum();
+                assert!(
+                    (s.dot_product - naive).abs() <= 1e-4 * (1.0 + naive.abs()),
+                    "k={k} {e}: {} vs {naive}",
+                    s.dot_product
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn batch_and_single_scoring_agree_and_flag_unseen_entities() {
+        let m = tiny_model(1);
+        let mut pairs: Vec<(String, Ipv4Addr)> = Vec::new();
+        for i in 0..5000u32 {
+            let e = if i % 7 == 0 {
+                format!("new_{i}")
+            } else {
+                format!("user_{}", i % 20)
+            };
+            pairs.push((e, Ipv4Addr::from(i.wrapping_mul(2_654_435_761))));
+        }
+        let borrowed: Vec<(&str, Ipv4Addr)> =
+            pairs.iter().map(|(e, ip)| (e.as_str(), *ip)).collect();
+        let all = m.score_pairs(&borrowed);
+        for (i, (e, ip)) in borrowed.iter().enumerate().step_by(97) {
+            assert_eq!(m.score(e, *ip), all[i]);
+            assert_eq!(all[i].entity_seen, !e.starts_with("new_"));
+        }
+        assert!(m.is_seen("user_0") && !m.is_seen("user_20") && !m.is_seen(""));
+        assert_eq!(m.num_seen_entities(), 20);
+        assert_eq!(m.seen_entities().next(), Some("user_0"));
+        assert!(m.score_pairs(&[]).is_empty());
+    }
 }

@@ -229,7 +229,11 @@ impl ValidationSet {
             .iter()
             .map(|e| entity_row(arch.entity_hash_seed, e, arch.num_entity_vectors) as u32)
             .collect();
-        let rows = v.entity_ids().iter().map(|&i| ent_rows[i as usize]).collect();
+        let rows = v
+            .entity_ids()
+            .iter()
+            .map(|&i| ent_rows[i as usize])
+            .collect();
         let mut r = rng::rng(seed, STREAM_VALIDATION);
         let negatives = (0..v.len()).map(|_| rng::u32(&mut r)).collect();
         Self {
@@ -270,8 +274,16 @@ pub(crate) fn score_rows(
         let mut s = vec![0f32; d];
         f64::from(net.score_folded_body(&f[k * d..(k + 1) * d], c[k], ip, &mut z, &mut s))
     };
-    let pa = rows.par_iter().zip(a).map(|(&r, &ip)| score(r, ip)).collect();
-    let pb = rows.par_iter().zip(b).map(|(&r, &ip)| score(r, ip)).collect();
+    let pa = rows
+        .par_iter()
+        .zip(a)
+        .map(|(&r, &ip)| score(r, ip))
+        .collect();
+    let pb = rows
+        .par_iter()
+        .zip(b)
+        .map(|(&r, &ip)| score(r, ip))
+        .collect();
     (pa, pb)
 }
 
@@ -306,7 +318,10 @@ impl<'h> Trainer<'h> {
             vector_dim: d,
             num_entity_vectors: hp.num_entity_vectors,
             entity_hash_seed: rand::RngCore::next_u64(&mut seeds),
-            ip_prefixes: PrefixEncoding::with_hashed_rows(hashed, rand::RngCore::next_u64(&mut seeds)),
+            ip_prefixes: PrefixEncoding::with_hashed_rows(
+                hashed,
+                rand::RngCore::next_u64(&mut seeds),
+            ),
             num_ip_encoder_layers: hp.num_ip_encoder_layers as usize,
             activation: "relu".into(),
         };
@@ -461,11 +476,14 @@ impl<'h> Trainer<'h> {
         let mut iprows = vec![0u32; n_ip * nl];
         {
             let enc = &self.arch.ip_prefixes;
-            iprows.par_chunks_mut(nl).zip(ips.par_iter()).for_each(|(o, &ip)| {
-                for (l, x) in o.iter_mut().enumerate() {
-                    *x = enc.row(l, ip);
-                }
-            });
+            iprows
+                .par_chunks_mut(nl)
+                .zip(ips.par_iter())
+                .for_each(|(o, &ip)| {
+                    for (l, x) in o.iter_mut().enumerate() {
+                        *x = enc.row(l, ip);
+                    }
+                });
         }
         let mut hs: Vec<Vec<f32>> = Vec::with_capacity(k.max(1));
         {
@@ -589,9 +607,11 @@ impl<'h> Trainer<'h> {
             }
             let mut du = vec![0f32; b * d];
             linalg::par_gemm(b, d, d, &df, &wt[k - 1], &mut du, false);
-            du.par_chunks_mut(d).zip(dc.par_iter()).for_each(|(dui, &dci)| {
-                linalg::axpy(dci, &last.b, dui);
-            });
+            du.par_chunks_mut(d)
+                .zip(dc.par_iter())
+                .for_each(|(dui, &dci)| {
+                    linalg::axpy(dci, &last.b, dui);
+                });
             dlayers[k - 1] = (dw, db);
             du
         } else {
@@ -833,7 +853,10 @@ fn sparse_adam(
             let mut x = a;
             while x < e {
                 let row = order[x].0;
-                if let Some(&(ahead, _)) = order.get(x + PREFETCH_AHEAD).filter(|_| x + PREFETCH_AHEAD < e) {
+                if let Some(&(ahead, _)) = order
+                    .get(x + PREFETCH_AHEAD)
+                    .filter(|_| x + PREFETCH_AHEAD < e)
+                {
                     let o = (ahead - lo) as usize * d;
                     linalg::prefetch_slice(&t[o..o + d]);
                     linalg::prefetch_slice(&m[o..o + d]);
@@ -909,7 +932,14 @@ mod tests {
             }
         }
         let erows = [1u32, 2, 3, 1, 4, 5];
-        let pos = [0x0a00_0001u32, 0x0a00_0102, 0xc0a8_0001, 0x0a00_0001, 0x0808_0808, 0x0101_0101];
+        let pos = [
+            0x0a00_0001u32,
+            0x0a00_0102,
+            0xc0a8_0001,
+            0x0a00_0001,
+            0x0808_0808,
+            0x0101_0101,
+        ];
         let batch = t.sample(&erows, &pos);
         let g = t.grads(&batch);
         let d = t.arch.vector_dim;
@@ -917,7 +947,8 @@ mod tests {
         let eps = 3e-3f32;
 
         // (parameter accessor, analytic gradient) pairs.
-        let mut checks: Vec<(Box<dyn Fn(&mut Params) -> &mut f32>, f64)> = Vec::new();
+        type Accessor = Box<dyn Fn(&mut Params) -> &mut f32>;
+        let mut checks: Vec<(Accessor, f64)> = Vec::new();
         for q in [0usize, 3, 7] {
             // Entity row 1 is used by positives 0 and 3: their gradients add up.
             let ana = f64::from(g.du[q] + g.du[3 * d + q]);
@@ -964,7 +995,10 @@ mod tests {
                 nonzero += 1;
             }
         }
-        assert!(nonzero > checks.len() / 2, "the check must exercise real gradients");
+        assert!(
+            nonzero > checks.len() / 2,
+            "the check must exercise real gradients"
+        );
     }
 
     #[test]
@@ -1015,7 +1049,10 @@ mod tests {
             &hp,
             &data.train,
             None,
-            &TrainOptions { seed: 10, ..opts.clone() },
+            &TrainOptions {
+                seed: 10,
+                ..opts.clone()
+            },
             &mut |_| {},
         )
         .unwrap();
@@ -1047,11 +1084,18 @@ mod tests {
         assert!(a > 0.9, "random-IP AUC {a} ({ev:?})");
         assert!(epochs[3].validation_auc.unwrap() > 0.9, "{epochs:?}");
         // The model's scorer and the trainer's agree bit for bit.
-        let pairs: Vec<(&str, std::net::Ipv4Addr)> =
-            data.test.iter().take(50).map(|(e, ip)| (e.as_str(), *ip)).collect();
+        let pairs: Vec<(&str, std::net::Ipv4Addr)> = data
+            .test
+            .iter()
+            .take(50)
+            .map(|(e, ip)| (e.as_str(), *ip))
+            .collect();
         let raw = score_pairs_raw(&model.arch, &model.params, &pairs);
-        let scored: Vec<f64> = model.score_pairs(&pairs).iter().map(|s| s.dot_product).collect();
+        let scored: Vec<f64> = model
+            .score_pairs(&pairs)
+            .iter()
+            .map(|s| s.dot_product)
+            .collect();
         assert_eq!(raw, scored);
     }
 }
-
