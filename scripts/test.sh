@@ -19,6 +19,11 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+# The deployment: template.yaml validated by SAM and cfn-lint (own venv, .venv-sam), and the
+# Lambda cross-compiled for arm64 as `sam build` does it (cargo-lambda and Zig in .venv-lambda).
+./scripts/check-template.sh
+./scripts/build-lambda.sh
+
 # moto's server: S3, SQS and the SageMaker control plane on one loopback port.
 log=$(mktemp)
 "$venv/bin/moto_server" -H 127.0.0.1 -p 0 2>"$log" &
