@@ -21,6 +21,14 @@ enum Command {
     BenchPairs(cmd::bench_pairs::Args),
     /// Write a simulated Security Lake (real key layout and physical schemas) to a directory.
     Simulate(cmd::simulate::Args),
+    /// Train an IP Insights model on CPU (SageMaker's hyperparameters and training format).
+    Fit(cmd::fit::Args),
+    /// Score entity,ip pairs with a model file or a SageMaker endpoint.
+    Score(cmd::score::Args),
+    /// Serve a model like a SageMaker IP Insights endpoint (and container).
+    Serve(cmd::serve::Args),
+    /// Train on login-style data, then report AUCs and training and scoring speed.
+    BenchModel(cmd::bench_model::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -36,5 +44,9 @@ fn main() -> anyhow::Result<()> {
         Command::Pairs(args) => cmd::pairs::run(args),
         Command::BenchPairs(args) => cmd::bench_pairs::run(args),
         Command::Simulate(args) => cmd::simulate::run(args),
+        Command::Fit(args) => cmd::fit::run(args),
+        Command::Score(args) => cmd::score::run(args),
+        Command::Serve(args) => cmd::serve::run(args),
+        Command::BenchModel(args) => cmd::bench_model::run(args),
     }
 }

@@ -403,7 +403,7 @@ pub fn parse_predictions(content_type: &str, body: &[u8]) -> Result<Vec<f64>, Wi
 
 /// Quotes a CSV field when it needs it (commas, quotes, line breaks, or spaces at either end,
 /// which the parser would trim).
-fn csv_field(out: &mut String, s: &str) {
+pub fn push_csv_field(out: &mut String, s: &str) {
     let needs = s.contains([',', '"', '\n', '\r'])
         || s.starts_with([' ', '\t'])
         || s.ends_with([' ', '\t']);
@@ -433,7 +433,7 @@ pub fn csv_chunks(
     let mut line = String::new();
     for (i, (e, ip)) in pairs.iter().enumerate() {
         line.clear();
-        csv_field(&mut line, e);
+        push_csv_field(&mut line, e);
         let _ = writeln!(line, ",{ip}");
         let rows = i - start;
         if rows > 0 && (body.len() + line.len() > max_bytes || rows >= max_rows.max(1)) {

@@ -1,5 +1,9 @@
 //! One module per subcommand.
 
+pub mod bench_model;
 pub mod bench_pairs;
+pub mod fit;
 pub mod pairs;
+pub mod score;
+pub mod serve;
 pub mod simulate;
