@@ -1,5 +1,7 @@
 //! Shared set-up of the end-to-end tests (in `tests/tests/`): the local AWS stand-ins that
-//! `scripts/test.sh` starts, and the paths of shared fixtures.
+//! `scripts/test.sh` starts, a fault-injecting proxy, and the paths of shared fixtures.
+
+pub mod fault_proxy;
 
 use std::path::PathBuf;
 

@@ -75,7 +75,9 @@ impl fmt::Display for Location {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NotificationError {
     /// Some text (`what`: the body, a double-encoded body, an SNS `Message`) is not JSON.
-    #[error("{what} is not JSON ({message}); it starts with {snippet:?}")]
+    /// The message names the position only: message contents stay out of logs unless a
+    /// caller chooses to show `snippet`.
+    #[error("{what} is not JSON ({message})")]
     NotJson {
         /// Which text: `body`, `double-encoded body` or `SNS Message`.
         what: &'static str,
@@ -234,15 +236,22 @@ fn unknown_shape(value: &Value) -> NotificationError {
         Value::Number(_) => ("number", Vec::new(), 0),
         Value::String(_) => ("string", Vec::new(), 0),
         Value::Array(_) => ("array", Vec::new(), 0),
-        Value::Object(obj) => (
-            "object",
-            obj.keys()
-                .take(MAX_KEYS_REPORTED)
-                // Keys come from untrusted input; keep the message bounded.
-                .map(|k| truncate(k, 40))
-                .collect(),
-            obj.len(),
-        ),
+        Value::Object(obj) => {
+            // Sorted, so the message does not depend on whether serde_json keeps key order
+            // (its `preserve_order` feature is switched on by other crates in some builds).
+            let mut names: Vec<&String> = obj.keys().collect();
+            names.sort();
+            (
+                "object",
+                names
+                    .into_iter()
+                    .take(MAX_KEYS_REPORTED)
+                    // Keys come from untrusted input; keep the message bounded.
+                    .map(|k| truncate(k, 40))
+                    .collect(),
+                obj.len(),
+            )
+        }
     };
     NotificationError::UnknownShape {
         kind,

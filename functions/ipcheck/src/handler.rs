@@ -83,11 +83,25 @@ fn deadline_of(deadline_epoch_ms: u64) -> Instant {
 /// first one's outcome.
 type Claims = Mutex<HashMap<(String, String), Arc<OnceCell<ObjectOutcome>>>>;
 
-/// The Lambda handler.
+/// The Lambda handler: [`handle_batch`], then the invocation's metrics as one EMF line.
 pub async fn handle(
     event: LambdaEvent<SqsEvent>,
     deps: &Deps,
 ) -> Result<SqsBatchResponse, lambda_runtime::Error> {
+    let (response, metrics) = handle_batch(event, deps).await?;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    println!("{}", metrics.emf(&deps.config.metrics_namespace, now_ms));
+    Ok(response)
+}
+
+/// Processes a batch: the response names the messages SQS should deliver again.
+pub async fn handle_batch(
+    event: LambdaEvent<SqsEvent>,
+    deps: &Deps,
+) -> Result<(SqsBatchResponse, Metrics), lambda_runtime::Error> {
     let deadline = deadline_of(event.context.deadline);
     let claims: Claims = Mutex::new(HashMap::new());
     let outcomes: Vec<(Option<String>, MessageOutcome, Metrics)> =
@@ -123,12 +137,7 @@ pub async fn handle(
             }
         }
     }
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
-    println!("{}", metrics.emf(&deps.config.metrics_namespace, now_ms));
-    Ok(response)
+    Ok((response, metrics))
 }
 
 async fn handle_message(

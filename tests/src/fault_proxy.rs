@@ -1,0 +1,144 @@
+//! An HTTP proxy on loopback that answers some requests with an error before passing the rest
+//! to the real server: how the tests inject S3 500s in front of moto.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+
+/// Which requests fail, and how often.
+pub struct Fault {
+    /// Requests whose path contains this fail…
+    pub path_contains: String,
+    /// …this many times (from the first), with status 500 and S3's `InternalError`.
+    pub times: u64,
+}
+
+/// A running proxy; dropped, it stops accepting.
+pub struct FaultProxy {
+    pub url: String,
+    failed: Arc<AtomicU64>,
+    forwarded: Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FaultProxy {
+    /// Requests answered with the injected error so far.
+    pub fn failed(&self) -> u64 {
+        self.failed.load(Ordering::Relaxed)
+    }
+
+    /// Requests passed to the upstream server so far.
+    pub fn forwarded(&self) -> u64 {
+        self.forwarded.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Starts a proxy on 127.0.0.1 in front of `upstream` (an `http://127.0.0.1:PORT` URL).
+pub async fn start(upstream: &str, fault: Fault) -> FaultProxy {
+    assert!(upstream.starts_with("http://127.0.0.1:"), "loopback only");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let addr: SocketAddr = listener.local_addr().expect("local addr");
+    let failed = Arc::new(AtomicU64::new(0));
+    let forwarded = Arc::new(AtomicU64::new(0));
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let state = Arc::new((
+        upstream.to_string(),
+        fault,
+        client,
+        failed.clone(),
+        forwarded.clone(),
+    ));
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let state = state.clone();
+            tokio::spawn(async move {
+                let svc = service_fn(move |req: Request<Incoming>| {
+                    let state = state.clone();
+                    async move {
+                        let (upstream, fault, client, failed, forwarded) = &*state;
+                        let path = req
+                            .uri()
+                            .path_and_query()
+                            .map(|p| p.to_string())
+                            .unwrap_or_default();
+                        if path.contains(&fault.path_contains)
+                            && failed.fetch_add(1, Ordering::Relaxed) < fault.times
+                        {
+                            let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>InternalError</Code><Message>injected by the test proxy</Message></Error>";
+                            let mut resp = Response::new(Full::new(Bytes::from(body)));
+                            *resp.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+                            return Ok::<_, Infallible>(resp);
+                        }
+                        if path.contains(&fault.path_contains) {
+                            failed.fetch_sub(1, Ordering::Relaxed);
+                        }
+                        forwarded.fetch_add(1, Ordering::Relaxed);
+                        let (parts, body) = req.into_parts();
+                        let body = body
+                            .collect()
+                            .await
+                            .map(|b| b.to_bytes())
+                            .unwrap_or_default();
+                        let mut out = Request::builder()
+                            .method(parts.method)
+                            .uri(format!("{upstream}{path}"));
+                        for (name, value) in &parts.headers {
+                            out = out.header(name, value);
+                        }
+                        let Ok(out) = out.body(Full::new(body)) else {
+                            return Ok(bad_gateway());
+                        };
+                        match client.request(out).await {
+                            Ok(resp) => {
+                                let (parts, body) = resp.into_parts();
+                                let body = body
+                                    .collect()
+                                    .await
+                                    .map(|b| b.to_bytes())
+                                    .unwrap_or_default();
+                                Ok(Response::from_parts(parts, Full::new(body)))
+                            }
+                            Err(_) => Ok(bad_gateway()),
+                        }
+                    }
+                });
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    FaultProxy {
+        url: format!("http://{addr}"),
+        failed,
+        forwarded,
+        task,
+    }
+}
+
+fn bad_gateway() -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(Bytes::from_static(b"bad gateway")));
+    *resp.status_mut() = StatusCode::BAD_GATEWAY;
+    resp
+}

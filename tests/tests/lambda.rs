@@ -1,0 +1,800 @@
+//! The ipcheck handler end to end: SQS events in, batch item failures and JSON records out,
+//! with S3 from moto's server, the SageMaker runtime from `ipinsights`' own server, both on
+//! 127.0.0.1, reached through the real AWS SDK clients.
+
+use std::collections::{BTreeSet, HashMap};
+use std::io::Write;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use e2e_tests::{fault_proxy, moto_endpoint, put_object, s3_client};
+use ipcheck::{
+    Backoff, Config, Deps, EmbeddedScorer, EndpointScorer, Metrics, Scorer, handle_batch,
+};
+use ipinsights::server::{InjectedError, Server, ServerConfig};
+use ipinsights::{Dataset, Hyperparameters, Model, TrainOptions};
+use seclake::simulate::{Codec, Manifest, ObjectSpec, SimConfig};
+use seclake::{ExtractOptions, ReadOptions, S3Reader, Source, SourceVersion, extract_local};
+use serde_json::{Value, json};
+
+// ---- captured log records ------------------------------------------------------------------
+
+#[derive(Clone)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The JSON log lines the handler wrote (the production subscriber, writing to memory).
+fn logs() -> &'static Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let writer = buf.clone();
+        ipcheck::logging::init(true, move || Capture(writer.clone()));
+        buf
+    })
+}
+
+/// Records whose message id starts with `prefix` (every test uses its own prefix).
+fn records(prefix: &str) -> Vec<Value> {
+    let data = logs().lock().unwrap().clone();
+    String::from_utf8_lossy(&data)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| {
+            v["message_id"]
+                .as_str()
+                .is_some_and(|m| m.starts_with(prefix))
+        })
+        .collect()
+}
+
+fn of_kind<'a>(records: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    records.iter().filter(|r| r["record"] == kind).collect()
+}
+
+// ---- a simulated lake in moto, and a model trained on its clean days -----------------------
+
+struct Lake {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    manifest: Manifest,
+    model: Arc<Model>,
+    /// Objects of the anomaly days (bucket, key, local path).
+    scored_objects: Vec<(String, String, PathBuf)>,
+}
+
+/// Simulates a lake, uploads it to moto (once per test process) and trains a small model on
+/// the clean days.
+fn lake(endpoint: &str) -> &'static Lake {
+    static LAKE: OnceLock<Lake> = OnceLock::new();
+    LAKE.get_or_init(|| {
+        let endpoint = endpoint.to_string();
+        // A runtime of its own: this may run inside a test's runtime.
+        std::thread::spawn(move || build_lake(&endpoint))
+            .join()
+            .expect("lake set-up")
+    })
+}
+
+fn build_lake(endpoint: &str) -> Lake {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    let cfg = SimConfig {
+        seed: 7,
+        days: 3,
+        accounts: 2,
+        instances: 24,
+        rows_per_object: 4_000,
+        anomalies: 8,
+        ..SimConfig::default()
+    };
+    seclake::simulate::simulate(&cfg, &root).unwrap();
+    let manifest: Manifest =
+        serde_json::from_slice(&std::fs::read(root.join("manifest.json")).unwrap()).unwrap();
+    let first_day = manifest.start_day.clone();
+    let last_day = manifest
+        .objects
+        .iter()
+        .map(|o| o.day.clone())
+        .max()
+        .unwrap();
+
+    let mut train = Dataset::new();
+    let mut scored_objects = Vec::new();
+    for o in &manifest.objects {
+        let path = root.join(&o.path);
+        if o.day == first_day {
+            let set = extract_local(
+                &path,
+                &Source::native(&o.source),
+                &ExtractOptions::default(),
+                &ReadOptions::default(),
+            )
+            .unwrap();
+            for p in &set.pairs {
+                for _ in 0..p.count.min(20) {
+                    train.push(&p.entity, p.ip);
+                }
+            }
+        }
+        if o.day == last_day {
+            scored_objects.push((o.bucket.clone(), o.key.clone(), path));
+        }
+    }
+    let mut hp = Hyperparameters::new(2 * train.entities().len() as u64, 16);
+    hp.epochs = 4;
+    hp.mini_batch_size = 256;
+    hp.learning_rate = 0.01;
+    let model =
+        ipinsights::train::train(&hp, &train, None, &TrainOptions::default(), &mut |_| {}).unwrap();
+    let model_bytes = model.to_bytes().unwrap();
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let s3 = s3_client(endpoint);
+        for o in &manifest.objects {
+            put_object(
+                &s3,
+                &o.bucket,
+                &o.key,
+                std::fs::read(root.join(&o.path)).unwrap(),
+            )
+            .await;
+        }
+        put_object(
+            &s3,
+            "ipinsights-models",
+            "lambda-e2e/model.safetensors",
+            model_bytes.clone(),
+        )
+        .await;
+    });
+    Lake {
+        _dir: dir,
+        root,
+        manifest,
+        model: Arc::new(model),
+        scored_objects,
+    }
+}
+
+/// The anomalies the handler must report for `objects`: scored with the same model here.
+fn expected_anomalies(
+    lake: &Lake,
+    objects: &[(String, String, PathBuf)],
+    threshold: f64,
+) -> BTreeSet<(String, String, String)> {
+    let mut out = BTreeSet::new();
+    for (_, key, path) in objects {
+        let source = seclake::LakeKey::parse(key).unwrap().source;
+        let set = extract_local(
+            path,
+            &source,
+            &ExtractOptions::default(),
+            &ReadOptions::default(),
+        )
+        .unwrap();
+        for p in &set.pairs {
+            let s = lake.model.score(&p.entity, p.ip);
+            if s.entity_seen && s.dot_product < threshold {
+                out.insert((key.clone(), p.entity.to_string(), p.ip.to_string()));
+            }
+        }
+    }
+    out
+}
+
+fn anomaly_set(records: &[Value]) -> BTreeSet<(String, String, String)> {
+    of_kind(records, "anomaly")
+        .iter()
+        .map(|r| {
+            (
+                r["key"].as_str().unwrap().to_string(),
+                r["entity"].as_str().unwrap().to_string(),
+                r["ip"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+// ---- events --------------------------------------------------------------------------------
+
+fn s3_body(bucket: &str, key: &str, size: Option<u64>) -> String {
+    let encoded: String = key
+        .chars()
+        .map(|c| match c {
+            ' ' => "+".to_string(),
+            '=' => "%3D".to_string(),
+            c => c.to_string(),
+        })
+        .collect();
+    json!({"Records": [{"eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+        "eventTime": "2026-01-07T00:00:00.000Z", "eventName": "ObjectCreated:Put",
+        "s3": {"s3SchemaVersion": "1.0", "bucket": {"name": bucket},
+               "object": {"key": encoded, "size": size.map(|s| s.to_string())}}}]})
+    .to_string()
+}
+
+fn eventbridge_body(bucket: &str, key: &str) -> String {
+    json!({"source": "aws.s3", "account": "111122223333", "time": "2026-01-07T00:00:00Z",
+        "region": "us-east-1", "resources": [], "detail": {"bucket": {"name": bucket},
+        "object": {"key": key}}})
+    .to_string()
+}
+
+fn sqs_event(messages: &[(String, String)]) -> SqsEvent {
+    let records: Vec<Value> = messages
+        .iter()
+        .map(|(id, body)| {
+            json!({"messageId": id, "receiptHandle": "rh", "body": body, "attributes": {},
+                   "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+                   "eventSourceARN": "arn:aws:sqs:us-east-1:111122223333:AmazonSecurityLake-e2e-Main-Queue",
+                   "awsRegion": "us-east-1"})
+        })
+        .collect();
+    serde_json::from_value(json!({ "Records": records })).unwrap()
+}
+
+fn invocation(event: SqsEvent, seconds: u64) -> lambda_runtime::LambdaEvent<SqsEvent> {
+    let mut ctx = lambda_runtime::Context::default();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    ctx.deadline = now + seconds * 1000;
+    ctx.request_id = "e2e".into();
+    lambda_runtime::LambdaEvent::new(event, ctx)
+}
+
+fn failures(response: &aws_lambda_events::event::sqs::SqsBatchResponse) -> BTreeSet<String> {
+    response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect()
+}
+
+// ---- the function under test ---------------------------------------------------------------
+
+/// A SageMaker-compatible server for `model` on 127.0.0.1.
+async fn start_server(model: Arc<Model>, cfg: ServerConfig) -> (String, Arc<Server>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let server = Server::new(model, cfg);
+    tokio::spawn(server.clone().serve(listener, std::future::pending()));
+    (url, server)
+}
+
+fn runtime_client(url: &str) -> aws_sdk_sagemakerruntime::Client {
+    use aws_sdk_sagemakerruntime::config::{
+        BehaviorVersion, Credentials, Region, retry::RetryConfig,
+    };
+    aws_sdk_sagemakerruntime::Client::from_conf(
+        aws_sdk_sagemakerruntime::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
+            .endpoint_url(url)
+            .retry_config(RetryConfig::disabled())
+            .build(),
+    )
+}
+
+fn config(vars: &[(&str, &str)]) -> Config {
+    let map: HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Config::from_lookup(|k| map.get(k).cloned()).unwrap()
+}
+
+fn endpoint_deps(config: Config, s3_url: &str, runtime_url: &str) -> Deps {
+    let scorer = Scorer::Endpoint(
+        EndpointScorer::new(
+            runtime_client(runtime_url),
+            "ipinsights-e2e",
+            config.endpoint_max_request_bytes,
+            config.endpoint_concurrency,
+        )
+        .with_backoff(Backoff {
+            base: Duration::from_millis(5),
+            cap: Duration::from_millis(40),
+        }),
+    );
+    Deps::new(config, S3Reader::new(s3_client(s3_url)), scorer)
+}
+
+// ---- tests ---------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_message_shape_and_a_mixed_batch() {
+    let Some(moto) = moto_endpoint() else { return };
+    logs();
+    let lake = lake(&moto);
+    let s3 = s3_client(&moto);
+    let (runtime_url, server) = start_server(lake.model.clone(), ServerConfig::default()).await;
+
+    // Bad objects next to the good ones.
+    let (bucket, good_key, _) = &lake.scored_objects[0];
+    let (_, good_key2, _) = &lake.scored_objects[1];
+    let (_, good_key3, _) = &lake.scored_objects[2];
+    let day_prefix = good_key.rsplit_once('/').unwrap().0;
+    let corrupt = format!("{day_prefix}/corrupt.gz.parquet");
+    put_object(
+        &s3,
+        bucket,
+        &corrupt,
+        b"PAR1 this is not a parquet file PAR1".to_vec(),
+    )
+    .await;
+    let oversized = format!("{day_prefix}/oversized.gz.parquet");
+    let big = lake.root.join("oversized.parquet");
+    seclake::simulate::write_single_object(
+        &big,
+        &ObjectSpec {
+            source: Source::VpcFlow,
+            version: SourceVersion::V1,
+            rows: 60_000,
+            compression: Codec::Gzip,
+            row_group_rows: 20_000,
+            seed: 3,
+            instances: 10,
+        },
+    )
+    .unwrap();
+    let big_bytes = std::fs::read(&big).unwrap();
+    put_object(&s3, bucket, &oversized, big_bytes.clone()).await;
+    let max_good = lake.manifest.objects.iter().map(|o| o.bytes).max().unwrap();
+    assert!((big_bytes.len() as u64) > max_good);
+    let missing = format!("{day_prefix}/missing.gz.parquet");
+    let findings_key = good_key
+        .replace("/VPC_FLOW/", "/SH_FINDINGS/")
+        .replace("/ROUTE53/", "/SH_FINDINGS/");
+
+    let p = "mixed-";
+    let sns =
+        json!({"Type": "Notification", "MessageId": "x", "TopicArn": "arn:aws:sns:us-east-1:1:t",
+                     "Message": s3_body(bucket, good_key3, None)})
+        .to_string();
+    let messages = vec![
+        (format!("{p}s3"), s3_body(bucket, good_key, None)),
+        (
+            format!("{p}eventbridge"),
+            eventbridge_body(bucket, good_key2),
+        ),
+        (format!("{p}sns"), sns),
+        (
+            format!("{p}test-event"),
+            json!({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": bucket}).to_string(),
+        ),
+        (format!("{p}garbage"), "this is not json".to_string()),
+        (
+            format!("{p}unknown-shape"),
+            json!({"hello": "world"}).to_string(),
+        ),
+        (format!("{p}missing"), s3_body(bucket, &missing, None)),
+        (format!("{p}corrupt"), s3_body(bucket, &corrupt, Some(36))),
+        (
+            format!("{p}oversized"),
+            s3_body(bucket, &oversized, Some(big_bytes.len() as u64)),
+        ),
+        (
+            format!("{p}findings"),
+            eventbridge_body(bucket, &findings_key),
+        ),
+    ];
+    let max_bytes = (max_good + 1).to_string();
+    let deps = endpoint_deps(
+        config(&[
+            ("ENDPOINT_NAME", "ipinsights-e2e"),
+            ("MAX_OBJECT_BYTES", &max_bytes),
+        ]),
+        &moto,
+        &runtime_url,
+    );
+    let (response, metrics) = handle_batch(invocation(sqs_event(&messages), 30), &deps)
+        .await
+        .unwrap();
+
+    // Nothing transient happened: no message goes back to the queue.
+    assert_eq!(failures(&response), BTreeSet::new());
+    let recs = records(p);
+    let rejected: BTreeSet<(String, String)> = of_kind(&recs, "rejected")
+        .iter()
+        .map(|r| {
+            (
+                r["message_id"].as_str().unwrap().to_string(),
+                r["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let expected_rejected: BTreeSet<(String, String)> = [
+        ("garbage", "not_a_notification"),
+        ("unknown-shape", "not_a_notification"),
+        ("missing", "not_found"),
+        ("corrupt", "not_parquet"),
+        ("oversized", "too_large"),
+    ]
+    .iter()
+    .map(|(m, r)| (format!("{p}{m}"), r.to_string()))
+    .collect();
+    assert_eq!(rejected, expected_rejected);
+    for r in of_kind(&recs, "rejected") {
+        assert!(r["error"].as_str().is_some_and(|e| !e.is_empty()), "{r}");
+        assert!(
+            !r["error"].as_str().unwrap().contains("this is not json"),
+            "raw payloads are not logged"
+        );
+    }
+    assert_eq!(of_kind(&recs, "skipped").len(), 1);
+
+    // The three good objects, whatever shape announced them, are scored.
+    let scored: BTreeSet<String> = of_kind(&recs, "object_scored")
+        .iter()
+        .map(|r| r["key"].as_str().unwrap().to_string())
+        .collect();
+    let good: BTreeSet<String> = [good_key, good_key2, good_key3]
+        .iter()
+        .map(|k| k.to_string())
+        .collect();
+    assert_eq!(scored, good);
+    let good_objects: Vec<_> = lake.scored_objects[..3].to_vec();
+    let expected = expected_anomalies(lake, &good_objects, 0.0);
+    assert_eq!(anomaly_set(&recs), expected);
+    assert!(
+        !expected.is_empty(),
+        "the simulated anomaly day has anomalies"
+    );
+    for a in of_kind(&recs, "anomaly") {
+        for field in [
+            "entity",
+            "ip",
+            "dot_product",
+            "threshold",
+            "count",
+            "source",
+            "source_version",
+            "account",
+            "region",
+            "bucket",
+            "key",
+            "message_id",
+        ] {
+            assert!(!a[field].is_null(), "anomaly record without {field}: {a}");
+        }
+        assert_eq!(a["level"], "WARN");
+    }
+    for o in of_kind(&recs, "object_scored") {
+        for field in [
+            "rows",
+            "pairs",
+            "distinct_pairs",
+            "dropped",
+            "anomalies",
+            "endpoint_calls",
+            "bytes_read",
+            "millis",
+        ] {
+            assert!(!o[field].is_null(), "object_scored without {field}: {o}");
+        }
+    }
+    assert_eq!(
+        metrics,
+        Metrics {
+            objects_scored: 3,
+            pairs_scored: of_kind(&recs, "object_scored")
+                .iter()
+                .map(|o| o["distinct_pairs"].as_u64().unwrap())
+                .sum(),
+            anomalies: expected.len() as u64,
+            rejected: 5,
+            endpoint_errors: 0,
+        }
+    );
+    assert_eq!(server.invocations(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_is_retried_and_persistent_failures_go_back_to_the_queue() {
+    let Some(moto) = moto_endpoint() else { return };
+    logs();
+    let lake = lake(&moto);
+    let (bucket, key, _) = &lake.scored_objects[0];
+
+    // Throttled twice, then fine: one success, no duplicate anomalies.
+    let throttled = ServerConfig {
+        fail_first: 2,
+        fail_with: InjectedError::from_type("ThrottlingException").unwrap(),
+        ..ServerConfig::default()
+    };
+    let (url, server) = start_server(lake.model.clone(), throttled).await;
+    let deps = endpoint_deps(config(&[("ENDPOINT_NAME", "ipinsights-e2e")]), &moto, &url);
+    let p = "throttled-";
+    let messages = vec![(format!("{p}1"), s3_body(bucket, key, None))];
+    let (response, metrics) = handle_batch(invocation(sqs_event(&messages), 30), &deps)
+        .await
+        .unwrap();
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(server.invocations(), 3);
+    assert_eq!(metrics.endpoint_errors, 2);
+    let recs = records(p);
+    let anomalies = of_kind(&recs, "anomaly");
+    assert_eq!(
+        anomalies.len(),
+        anomaly_set(&recs).len(),
+        "an anomaly was logged twice"
+    );
+    assert_eq!(
+        anomaly_set(&recs),
+        expected_anomalies(lake, &lake.scored_objects[..1], 0.0)
+    );
+
+    // 503 that does not stop: the message is retried until the deadline, then handed back.
+    let down = ServerConfig {
+        fail_first: u64::MAX,
+        fail_with: InjectedError::from_status(503),
+        ..ServerConfig::default()
+    };
+    let (url, server) = start_server(lake.model.clone(), down).await;
+    let deps = endpoint_deps(config(&[("ENDPOINT_NAME", "ipinsights-e2e")]), &moto, &url);
+    let p = "unavailable-";
+    let messages = vec![
+        (format!("{p}1"), s3_body(bucket, key, None)),
+        (format!("{p}garbage"), "{".to_string()),
+    ];
+    // Two seconds of invocation: the margin leaves half a second of retries.
+    let (response, metrics) = handle_batch(invocation(sqs_event(&messages), 2), &deps)
+        .await
+        .unwrap();
+    assert_eq!(failures(&response), BTreeSet::from([format!("{p}1")]));
+    assert!(server.invocations() > 1, "retried");
+    assert_eq!(metrics.endpoint_errors, server.invocations());
+    let recs = records(p);
+    assert!(of_kind(&recs, "anomaly").is_empty());
+    assert_eq!(of_kind(&recs, "failed").len(), 1);
+    assert_eq!(of_kind(&recs, "rejected").len(), 1);
+
+    // ValidationError (say, a wrong endpoint name) is not retried within the invocation, but
+    // the message is kept: fixing the configuration cures it.
+    let invalid = ServerConfig {
+        fail_first: u64::MAX,
+        fail_with: InjectedError::from_type("ValidationError").unwrap(),
+        ..ServerConfig::default()
+    };
+    let (url, server) = start_server(lake.model.clone(), invalid).await;
+    let deps = endpoint_deps(config(&[("ENDPOINT_NAME", "ipinsights-e2e")]), &moto, &url);
+    let messages = vec![("invalid-1".to_string(), s3_body(bucket, key, None))];
+    let (response, _) = handle_batch(invocation(sqs_event(&messages), 30), &deps)
+        .await
+        .unwrap();
+    assert_eq!(
+        failures(&response),
+        BTreeSet::from(["invalid-1".to_string()])
+    );
+    assert_eq!(server.invocations(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_errors_are_retried_then_handed_back() {
+    let Some(moto) = moto_endpoint() else { return };
+    logs();
+    let lake = lake(&moto);
+    let (bucket, key, _) = &lake.scored_objects[1];
+    let (url, _server) = start_server(lake.model.clone(), ServerConfig::default()).await;
+    let name = key.rsplit('/').next().unwrap().to_string();
+
+    // One 500 from S3: the SDK retries it and the object is scored.
+    let proxy = fault_proxy::start(
+        &moto,
+        fault_proxy::Fault {
+            path_contains: name.clone(),
+            times: 1,
+        },
+    )
+    .await;
+    let deps = endpoint_deps(
+        config(&[("ENDPOINT_NAME", "ipinsights-e2e")]),
+        &proxy.url,
+        &url,
+    );
+    let p = "s3-flaky-";
+    let messages = vec![(format!("{p}1"), s3_body(bucket, key, None))];
+    let (response, metrics) = handle_batch(invocation(sqs_event(&messages), 30), &deps)
+        .await
+        .unwrap();
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(proxy.failed(), 1);
+    assert_eq!(metrics.objects_scored, 1);
+    assert_eq!(
+        anomaly_set(&records(p)),
+        expected_anomalies(lake, &lake.scored_objects[1..2], 0.0)
+    );
+
+    // S3 keeps failing: the message goes back to the queue, nothing is rejected.
+    let proxy = fault_proxy::start(
+        &moto,
+        fault_proxy::Fault {
+            path_contains: name,
+            times: u64::MAX,
+        },
+    )
+    .await;
+    let deps = endpoint_deps(
+        config(&[("ENDPOINT_NAME", "ipinsights-e2e")]),
+        &proxy.url,
+        &url,
+    );
+    let p = "s3-down-";
+    let messages = vec![(format!("{p}1"), s3_body(bucket, key, None))];
+    let (response, _) = handle_batch(invocation(sqs_event(&messages), 30), &deps)
+        .await
+        .unwrap();
+    assert_eq!(failures(&response), BTreeSet::from([format!("{p}1")]));
+    let recs = records(p);
+    assert!(of_kind(&recs, "rejected").is_empty());
+    assert_eq!(of_kind(&recs, "failed")[0]["reason"], "read_transient");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pair_set_over_6_mib_is_split_and_stitched_back_in_order() {
+    let Some(moto) = moto_endpoint() else { return };
+    logs();
+    let lake = lake(&moto);
+    // 200,000 distinct pairs of known entities with addresses all over the space: about
+    // 6.8 MiB of CSV.
+    let entities: Vec<String> = lake.model.seen_entities().map(str::to_string).collect();
+    let mut rows: Vec<(String, String)> = Vec::new();
+    for i in 0..200_000u32 {
+        let ip = Ipv4Addr::from(i.wrapping_mul(2_654_435_761));
+        rows.push((
+            entities[i as usize % entities.len()].clone(),
+            ip.to_string(),
+        ));
+    }
+    let data = flows_object(&rows);
+    let key = "aws/VPC_FLOW/2.0/region=us-east-1/accountId=111122223333/eventDay=20260107/big-pairs.parquet";
+    put_object(&s3_client(&moto), "seclake-e2e-big", key, data).await;
+    let csv_bytes: usize = rows.iter().map(|(e, ip)| e.len() + ip.len() + 2).sum();
+    assert!(csv_bytes > 6 << 20, "{csv_bytes}");
+
+    let (url, server) = start_server(lake.model.clone(), ServerConfig::default()).await;
+    let deps = endpoint_deps(
+        config(&[
+            ("ENDPOINT_NAME", "ipinsights-e2e"),
+            ("ANOMALY_THRESHOLD", "0"),
+        ]),
+        &moto,
+        &url,
+    );
+    let p = "big-";
+    let messages = vec![(format!("{p}1"), s3_body("seclake-e2e-big", key, None))];
+    let (response, metrics) = handle_batch(invocation(sqs_event(&messages), 60), &deps)
+        .await
+        .unwrap();
+    assert!(response.batch_item_failures.is_empty());
+    assert!(
+        server.invocations() >= 2,
+        "split into {} requests",
+        server.invocations()
+    );
+    assert_eq!(metrics.pairs_scored, 200_000);
+    // Every anomaly is the one the model gives that pair: the chunks came back in order.
+    let expected: BTreeSet<(String, String, String)> = rows
+        .iter()
+        .filter(|(e, ip)| lake.model.score(e, ip.parse().unwrap()).dot_product < 0.0)
+        .map(|(e, ip)| (key.to_string(), e.clone(), ip.clone()))
+        .collect();
+    assert!(!expected.is_empty() && expected.len() < rows.len());
+    assert_eq!(anomaly_set(&records(p)), expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_model_from_s3_scores_like_the_endpoint() {
+    let Some(moto) = moto_endpoint() else { return };
+    logs();
+    let lake = lake(&moto);
+    let cfg = config(&[(
+        "MODEL_URI",
+        "s3://ipinsights-models/lambda-e2e/model.safetensors",
+    )]);
+    let s3 = s3_client(&moto);
+    let scorer = match &cfg.scorer {
+        ipcheck::ScorerConfig::Model { uri } => {
+            Scorer::Embedded(EmbeddedScorer::new(uri, s3.clone()))
+        }
+        other => panic!("{other:?}"),
+    };
+    let deps = Deps::new(cfg, S3Reader::new(s3), scorer);
+    let p = "embedded-";
+    let messages: Vec<(String, String)> = lake
+        .scored_objects
+        .iter()
+        .enumerate()
+        .map(|(i, (b, k, _))| (format!("{p}{i}"), s3_body(b, k, None)))
+        .collect();
+    let (response, metrics) = handle_batch(invocation(sqs_event(&messages), 30), &deps)
+        .await
+        .unwrap();
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(metrics.objects_scored as usize, lake.scored_objects.len());
+    let recs = records(p);
+    assert_eq!(
+        anomaly_set(&recs),
+        expected_anomalies(lake, &lake.scored_objects, 0.0)
+    );
+    // Entities the model never saw are reported as such, never as anomalies.
+    for u in of_kind(&recs, "unseen_entity") {
+        assert!(!lake.model.is_seen(u["entity"].as_str().unwrap()));
+    }
+    for a in of_kind(&recs, "anomaly") {
+        assert!(lake.model.is_seen(a["entity"].as_str().unwrap()));
+    }
+
+    // A model that cannot be loaded keeps every message for another delivery.
+    let cfg = config(&[(
+        "MODEL_URI",
+        "s3://ipinsights-models/lambda-e2e/nope.safetensors",
+    )]);
+    let s3 = s3_client(&moto);
+    let deps = Deps::new(
+        cfg,
+        S3Reader::new(s3.clone()),
+        Scorer::Embedded(EmbeddedScorer::new(
+            "s3://ipinsights-models/lambda-e2e/nope.safetensors",
+            s3,
+        )),
+    );
+    let messages = vec![(
+        "nomodel-1".to_string(),
+        s3_body(&lake.scored_objects[0].0, &lake.scored_objects[0].1, None),
+    )];
+    let (response, _) = handle_batch(invocation(sqs_event(&messages), 30), &deps)
+        .await
+        .unwrap();
+    assert_eq!(
+        failures(&response),
+        BTreeSet::from(["nomodel-1".to_string()])
+    );
+}
+
+/// A VPC-Flow-like object with the given (instance, address) rows in `src_endpoint`.
+fn flows_object(rows: &[(String, String)]) -> Vec<u8> {
+    use arrow_array::{Array, ArrayRef, RecordBatch, StringArray, StructArray};
+    use arrow_schema::{DataType, Field, Schema};
+    let uid: ArrayRef = Arc::new(StringArray::from_iter_values(
+        rows.iter().map(|r| r.0.as_str()),
+    ));
+    let ip: ArrayRef = Arc::new(StringArray::from_iter_values(
+        rows.iter().map(|r| r.1.as_str()),
+    ));
+    let src = StructArray::from(vec![
+        (
+            Arc::new(Field::new("instance_uid", DataType::Utf8, true)),
+            uid,
+        ),
+        (Arc::new(Field::new("ip", DataType::Utf8, true)), ip),
+    ]);
+    let schema = Arc::new(Schema::new(vec![Field::new(
+        "src_endpoint",
+        src.data_type().clone(),
+        true,
+    )]));
+    let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(src)]).unwrap();
+    let mut out = Vec::new();
+    let mut w = parquet::arrow::ArrowWriter::try_new(&mut out, schema, None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    out
+}
