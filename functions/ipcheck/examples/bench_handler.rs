@@ -1,0 +1,67 @@
+//! Handler throughput on one object, for `bench/handler.py`: the real handler, S3 from
+//! `AWS_ENDPOINT_URL` (moto), the endpoint from `AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`
+//! (`ipinsights serve`). Records are formatted as in Lambda and discarded.
+//!
+//! usage: bench_handler BUCKET KEY RUNS
+
+use std::time::Instant;
+
+use ipcheck::{Config, Deps, EndpointScorer, Scorer, handle_batch, logging};
+use seclake::S3Reader;
+use serde_json::json;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let [_, bucket, key, runs] = args.as_slice() else {
+        anyhow::bail!("usage: bench_handler BUCKET KEY RUNS");
+    };
+    let runs: usize = runs.parse()?;
+    logging::init(true, std::io::sink);
+    let config = Config::from_lookup(|k| match k {
+        "ENDPOINT_NAME" => Some("bench".to_string()),
+        other => std::env::var(other).ok(),
+    })?;
+    let sdk = aws_config::load_from_env().await;
+    let runtime = aws_sdk_sagemakerruntime::config::Builder::from(&sdk)
+        .retry_config(aws_sdk_sagemakerruntime::config::retry::RetryConfig::disabled())
+        .build();
+    let scorer = Scorer::Endpoint(EndpointScorer::new(
+        aws_sdk_sagemakerruntime::Client::from_conf(runtime),
+        "bench",
+        config.endpoint_max_request_bytes,
+        config.endpoint_concurrency,
+    ));
+    let deps = Deps::new(config, S3Reader::new(seclake::s3_client(&sdk)), scorer);
+    let body = json!({"detail": {"bucket": {"name": bucket}, "object": {"key": key}}}).to_string();
+    let mut times = Vec::new();
+    let mut metrics = None;
+    for run in 0..runs {
+        let event = serde_json::from_value(
+            json!({"Records": [{"messageId": format!("bench-{run}"), "body": body}]}),
+        )?;
+        let started = Instant::now();
+        let (response, m) = handle_batch(
+            lambda_runtime::LambdaEvent::new(event, lambda_runtime::Context::default()),
+            &deps,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        times.push(started.elapsed().as_secs_f64());
+        anyhow::ensure!(
+            response.batch_item_failures.is_empty() && m.objects_scored == 1,
+            "the object was not scored: {m:?}"
+        );
+        metrics = Some(m);
+    }
+    times.sort_by(f64::total_cmp);
+    let median = times[times.len() / 2];
+    let m = metrics.unwrap_or_default();
+    println!(
+        "{}",
+        json!({"runs": runs, "median_s": median, "min_s": times[0], "objects_per_s": 1.0 / median,
+               "distinct_pairs": m.pairs_scored, "pairs_per_s": m.pairs_scored as f64 / median,
+               "anomalies": m.anomalies})
+    );
+    Ok(())
+}
