@@ -14,7 +14,9 @@ pub mod source;
 
 pub use key::{EventDay, KeyError, LakeKey};
 pub use notification::{Notification, NotificationError, ObjectRef, parse_body};
-pub use object::{ObjectLocation, ReadOptions, S3Reader, extract_bytes, extract_local, s3_client};
+pub use object::{
+    ObjectLocation, ObjectReader, ReadOptions, S3Reader, extract_bytes, extract_local, s3_client,
+};
 pub use pairs::{
     DropReason, ExtractError, ExtractOptions, ExtractStats, Pair, PairExtractor, PairSet, Pairing,
 };

@@ -549,6 +549,56 @@ impl S3Reader {
     }
 }
 
+/// Reads objects wherever they are: one interface over local files and S3.
+#[derive(Clone, Debug, Default)]
+pub struct ObjectReader {
+    s3: Option<S3Reader>,
+}
+
+impl ObjectReader {
+    /// A reader of local files only.
+    pub fn local() -> Self {
+        ObjectReader { s3: None }
+    }
+
+    /// A reader of local files and of S3 objects through `client`.
+    pub fn with_s3(client: aws_sdk_s3::Client) -> Self {
+        ObjectReader {
+            s3: Some(S3Reader::new(client)),
+        }
+    }
+
+    /// Extracts the pairs of the object at `location`. `size` is the announced size, if any.
+    pub async fn extract(
+        &self,
+        location: &ObjectLocation,
+        size: Option<u64>,
+        source: &Source,
+        options: &ExtractOptions,
+        read: &ReadOptions,
+    ) -> Result<PairSet, ExtractError> {
+        match location {
+            ObjectLocation::Local(path) => {
+                let (path, source, options, read) =
+                    (path.clone(), source.clone(), options.clone(), read.clone());
+                tokio::task::spawn_blocking(move || extract_local(&path, &source, &options, &read))
+                    .await
+                    .map_err(|e| ExtractError::Read {
+                        kind: ReadFailure::Transient,
+                        message: format!("decoder task failed: {e}"),
+                    })?
+            }
+            ObjectLocation::S3 { bucket, key } => match &self.s3 {
+                Some(s3) => s3.extract(bucket, key, size, source, options, read).await,
+                None => Err(ExtractError::Read {
+                    kind: ReadFailure::Permanent,
+                    message: format!("s3://{bucket}/{key}: this reader has no S3 client"),
+                }),
+            },
+        }
+    }
+}
+
 /// Parses `bytes START-END/TOTAL` into (START, TOTAL).
 fn parse_content_range(value: &str) -> Option<(u64, u64)> {
     let rest = value.trim().strip_prefix("bytes ")?;

@@ -5,8 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use seclake::{
-    ExtractOptions, LakeKey, ObjectLocation, PairSet, Pairing, ReadOptions, S3Reader, Source,
-    extract_local,
+    ExtractOptions, LakeKey, ObjectLocation, ObjectReader, PairSet, Pairing, ReadOptions, Source,
 };
 
 #[derive(clap::Args)]
@@ -77,62 +76,56 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(threads) = args.threads {
         read.threads = threads;
     }
-    let mut total = PairSet::default();
-    let mut objects = 0usize;
-    let mut runtime = None;
-    let mut s3 = None;
+    // Objects to read: files found under directories, plus the named files and S3 objects.
+    let mut objects: Vec<(ObjectLocation, Source)> = Vec::new();
     for input in &args.inputs {
-        let set = match input
+        let location = input
             .parse::<ObjectLocation>()
-            .map_err(anyhow::Error::msg)?
-        {
+            .map_err(anyhow::Error::msg)?;
+        match &location {
             ObjectLocation::Local(path) if path.is_dir() => {
                 let mut files = Vec::new();
-                parquet_files(&path, &mut files)?;
+                parquet_files(path, &mut files)?;
                 if files.is_empty() {
                     bail!("no *.parquet files under {}", path.display());
                 }
-                let mut dir_total = PairSet::default();
                 for file in files {
-                    let name = file.to_string_lossy().to_string();
-                    let source = source_of(&name, args.source.as_ref())?;
-                    let set = extract_local(&file, &source, &options, &read)
-                        .with_context(|| format!("reading {name}"))?;
-                    objects += 1;
-                    dir_total.merge(set);
+                    let source = source_of(&file.to_string_lossy(), args.source.as_ref())?;
+                    objects.push((ObjectLocation::Local(file), source));
                 }
-                dir_total
             }
-            ObjectLocation::Local(path) => {
-                let source = source_of(input, args.source.as_ref())?;
-                objects += 1;
-                extract_local(&path, &source, &options, &read)
-                    .with_context(|| format!("reading {input}"))?
+            ObjectLocation::Local(_) => {
+                objects.push((location, source_of(input, args.source.as_ref())?))
             }
-            ObjectLocation::S3 { bucket, key } => {
-                let source = source_of(&key, args.source.as_ref())?;
-                let rt = match runtime.take() {
-                    Some(rt) => rt,
-                    None => tokio::runtime::Runtime::new()?,
-                };
-                let reader = match s3.take() {
-                    Some(r) => r,
-                    None => {
-                        let sdk = rt.block_on(aws_config::load_from_env());
-                        S3Reader::new(seclake::s3_client(&sdk))
-                    }
-                };
-                let set = rt
-                    .block_on(reader.extract(&bucket, &key, None, &source, &options, &read))
-                    .with_context(|| format!("reading {input}"))?;
-                runtime = Some(rt);
-                s3 = Some(reader);
-                objects += 1;
-                set
+            ObjectLocation::S3 { key, .. } => {
+                let source = source_of(key, args.source.as_ref())?;
+                objects.push((location, source));
             }
-        };
-        total.merge(set);
+        }
     }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let total = runtime.block_on(async {
+        let needs_s3 = objects
+            .iter()
+            .any(|(l, _)| matches!(l, ObjectLocation::S3 { .. }));
+        let reader = if needs_s3 {
+            ObjectReader::with_s3(seclake::s3_client(&aws_config::load_from_env().await))
+        } else {
+            ObjectReader::local()
+        };
+        let mut total = PairSet::default();
+        for (location, source) in &objects {
+            let set = reader
+                .extract(location, None, source, &options, &read)
+                .await
+                .with_context(|| format!("reading {location}"))?;
+            total.merge(set);
+        }
+        anyhow::Ok(total)
+    })?;
+    let objects = objects.len();
 
     if let Err(e) = write_pairs(&args.format, objects, &total) {
         // `ipinsights pairs … | head` is normal use.
