@@ -273,7 +273,20 @@ impl Model {
                 source,
             },
             other => FormatError::Safetensors(other.to_string()),
-        })
+        })?;
+        // The temporary file the writer renames into place is private (0600); a model is
+        // not a secret and other users and services need to read it.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).map_err(
+                |source| FormatError::Io {
+                    path: path.display().to_string(),
+                    source,
+                },
+            )?;
+        }
+        Ok(())
     }
 
     /// Reads and validates a model file.

@@ -36,12 +36,17 @@ pub struct Args {
     #[arg(long, default_value_t = 10_000)]
     max_events: usize,
     /// Train on these pairs instead of generated data (`entity,ip` CSV; a third count column,
-    /// as `ipinsights pairs` writes, is ignored).
+    /// as `ipinsights pairs` writes, repeats the pair).
     #[arg(long, requires = "test")]
     train: Option<String>,
-    /// Held-out normal pairs for `--train`.
+    /// Held-out pairs for `--train` (distinct: counts are ignored); pairs listed in
+    /// `--attacks` are removed from them, the rest count as normal.
     #[arg(long, requires = "train")]
     test: Option<String>,
+    /// Known attack pairs (e.g. the injected anomalies of `ipinsights simulate`'s
+    /// ground-truth.json): their AUC against the normal pairs is reported too.
+    #[arg(long)]
+    attacks: Option<String>,
     /// Held-out normal pairs scored (sampled), and as many attacks of each kind.
     #[arg(long, default_value_t = 100_000)]
     test_samples: usize,
@@ -148,8 +153,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 fn bench(args: &Args, threads: usize) -> anyhow::Result<()> {
     let (train_set, test, source) = match (&args.train, &args.test) {
         (Some(tr), Some(te)) => {
-            let train_set = read_pairs(tr)?;
-            let test = read_pairs(te)?;
+            let train_set = read_pairs(tr, true)?;
+            let test = read_pairs(te, false)?;
             let test: Vec<(String, Ipv4Addr)> =
                 test.pairs().map(|(e, ip)| (e.to_string(), ip)).collect();
             (
@@ -198,8 +203,20 @@ fn bench(args: &Args, threads: usize) -> anyhow::Result<()> {
     hp.weight_decay = args.weight_decay;
     hp.validate()?;
 
+    let attacks: Vec<(String, Ipv4Addr)> = match &args.attacks {
+        Some(a) => read_pairs(a, false)?
+            .pairs()
+            .map(|(e, ip)| (e.to_string(), ip))
+            .collect(),
+        None => Vec::new(),
+    };
+    let attack_set: std::collections::HashSet<&(String, Ipv4Addr)> = attacks.iter().collect();
     // Held-out normal pairs: a seeded sample, as the tutorial samples 100,000 test events.
-    let mut normal = test;
+    let mut normal: Vec<(String, Ipv4Addr)> = test
+        .iter()
+        .filter(|p| !attack_set.contains(p))
+        .cloned()
+        .collect();
     sample_in_place(&mut normal, args.test_samples, args.seed);
 
     let opts = TrainOptions {
@@ -232,6 +249,24 @@ fn bench(args: &Args, threads: usize) -> anyhow::Result<()> {
     let step_seconds = model.training_stats().seconds;
 
     let (ev, eval_secs, _) = timed(|| eval::evaluate(&model, &normal, args.seed));
+    let given_attacks_auc = (!attacks.is_empty()).then(|| {
+        let dots = |v: &[(String, Ipv4Addr)]| -> Vec<f64> {
+            let pairs: Vec<(&str, Ipv4Addr)> = v
+                .iter()
+                .filter(|(e, _)| model.is_seen(e))
+                .map(|(e, ip)| (e.as_str(), *ip))
+                .collect();
+            model
+                .score_pairs(&pairs)
+                .iter()
+                .map(|s| s.dot_product)
+                .collect()
+        };
+        (
+            ipinsights::auc::roc_auc(&dots(&normal), &dots(&attacks)),
+            attacks.iter().filter(|(e, _)| model.is_seen(e)).count(),
+        )
+    });
     eprintln!("evaluated in {eval_secs:.1} s");
 
     // Scoring speed on everything the evaluation scored: normal pairs and both attacks.
@@ -266,6 +301,8 @@ fn bench(args: &Args, threads: usize) -> anyhow::Result<()> {
         "auc_random_ip_attacks": ev.auc_random_ip,
         "auc_shuffled_attacks": ev.auc_shuffled,
         "validation_discriminator_auc": ev.discriminator_auc,
+        "auc_given_attacks": given_attacks_auc.map(|(a, _)| a),
+        "given_attacks_of_seen_entities": given_attacks_auc.map(|(_, n)| n),
         "train_seconds": train_wall,
         "train_pairs_per_second": pair_steps / step_seconds.max(1e-9),
         "train_pairs_per_second_per_thread": pair_steps / step_seconds.max(1e-9) / threads as f64,
@@ -303,6 +340,12 @@ fn bench(args: &Args, threads: usize) -> anyhow::Result<()> {
         "validation:discriminator_auc:   {}",
         fmt_auc(ev.discriminator_auc)
     );
+    if let Some((auc, n)) = given_attacks_auc {
+        println!(
+            "AUC vs the given attacks:       {} ({n} pairs of seen entities)",
+            fmt_auc(auc)
+        );
+    }
     println!(
         "training:                       {:.0} pairs/s on {threads} threads = {:.0} per thread; {} per CPU-second ({:.1} s wall)",
         pair_steps / step_seconds.max(1e-9),

@@ -13,7 +13,8 @@ use ipinsights::{Dataset, Hyperparameters};
 /// Train an IP Insights-compatible model on CPU and write it as a model file.
 ///
 /// Input is SageMaker's training format: headerless `entity,ipv4` CSV lines (a first line
-/// such as `entity,ip` is skipped). Hyperparameters take SageMaker's names, defaults and
+/// such as `entity,ip` is skipped). Lines with a third integer column, the count that
+/// `ipinsights pairs` writes, stand for that many events. Hyperparameters take SageMaker's names, defaults and
 /// ranges; `num_entity_vectors` and `vector_dim` are required, as in SageMaker.
 #[derive(clap::Args)]
 pub struct Args {
@@ -193,36 +194,51 @@ pub(crate) fn read_input(location: &str) -> anyhow::Result<Vec<u8>> {
 }
 
 /// Reads and parses a pairs file. A third integer column, the count `ipinsights pairs`
-/// writes, is dropped: each line counts once.
-pub(crate) fn read_pairs(location: &str) -> anyhow::Result<Dataset> {
+/// writes, repeats the pair that many times when `expand_counts` (the event stream SageMaker
+/// trains on) and is dropped otherwise.
+pub(crate) fn read_pairs(location: &str, expand_counts: bool) -> anyhow::Result<Dataset> {
     let bytes = read_input(location)?;
-    Dataset::from_csv_bytes(&strip_count_column(&bytes))
+    Dataset::from_csv_bytes(&count_column(&bytes, expand_counts))
         .with_context(|| format!("parsing {location}"))
 }
 
-/// Drops a trailing `,<integer>` from lines that have one (unquoted lines only).
-fn strip_count_column(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
-    let has_count = |line: &[u8]| {
-        !line.contains(&b'"')
-            && line.iter().filter(|&&b| b == b',').count() == 2
-            && line.rsplit(|&b| b == b',').next().is_some_and(|f| {
-                let f = f.trim_ascii();
-                !f.is_empty() && f.iter().all(u8::is_ascii_digit)
-            })
+/// Rewrites lines ending in `,<integer>` (unquoted lines only): repeated `count` times
+/// without the count, or once.
+fn count_column(bytes: &[u8], expand: bool) -> std::borrow::Cow<'_, [u8]> {
+    let count = |line: &[u8]| -> Option<(usize, u64)> {
+        if line.contains(&b'"') || line.iter().filter(|&&b| b == b',').count() != 2 {
+            return None;
+        }
+        let cut = line.iter().rposition(|&b| b == b',')?;
+        let n = std::str::from_utf8(&line[cut + 1..])
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
+        Some((cut, n))
     };
-    if !bytes.split(|&b| b == b'\n').any(has_count) {
+    let lines = || {
+        bytes
+            .split(|&b| b == b'\n')
+            .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+    };
+    if !lines().any(|l| count(l).is_some()) {
         return std::borrow::Cow::Borrowed(bytes);
     }
     let mut out = Vec::with_capacity(bytes.len());
-    for line in bytes.split(|&b| b == b'\n') {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if has_count(line) {
-            let cut = line.iter().rposition(|&b| b == b',').unwrap_or(line.len());
-            out.extend_from_slice(&line[..cut]);
-        } else {
-            out.extend_from_slice(line);
+    for line in lines() {
+        match count(line) {
+            Some((cut, n)) => {
+                for _ in 0..if expand { n } else { 1 } {
+                    out.extend_from_slice(&line[..cut]);
+                    out.push(b'\n');
+                }
+            }
+            None => {
+                out.extend_from_slice(line);
+                out.push(b'\n');
+            }
         }
-        out.push(b'\n');
     }
     std::borrow::Cow::Owned(out)
 }
@@ -243,11 +259,15 @@ pub(crate) fn with_threads<T: Send>(
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let hp = args.hyperparameters()?;
-    let train_set = read_pairs(&args.train)?;
+    let train_set = read_pairs(&args.train, true)?;
     if train_set.is_empty() {
         bail!("{}: no training pairs", args.train);
     }
-    let validation = args.validation.as_deref().map(read_pairs).transpose()?;
+    let validation = args
+        .validation
+        .as_deref()
+        .map(|v| read_pairs(v, true))
+        .transpose()?;
     eprintln!(
         "training on {} pairs of {} entities{}; hyperparameters: {}",
         train_set.len(),

@@ -9,10 +9,11 @@ use aws_sdk_sagemakerruntime::primitives::Blob;
 use futures::{StreamExt, TryStreamExt};
 use ipinsights::{Model, wire};
 
-use super::fit::{read_input, with_threads};
+use super::fit::{read_pairs, with_threads};
 
 /// Score `entity,ip` pairs in process with a model file, or through a SageMaker endpoint.
 ///
+/// Input lines may carry a third count column (as `ipinsights pairs` writes); it is ignored.
 /// Writes CSV with a header: `entity,ip,dot_product,entity_seen`. Low `dot_product` means
 /// anomalous. `entity_seen` is `false` for entities absent from the training data (their
 /// score is meaningless) and empty with `--endpoint`, which cannot tell.
@@ -49,9 +50,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let bytes = read_input(&args.input)?;
-    let data = ipinsights::Dataset::from_csv_bytes(&bytes)
-        .with_context(|| format!("parsing {}", args.input))?;
+    let data = read_pairs(&args.input, false)?;
     let pairs: Vec<(&str, Ipv4Addr)> = data.pairs().collect();
     let scores: Vec<(f64, Option<bool>)> = match (&args.model, &args.endpoint) {
         (Some(path), _) => {
