@@ -15,12 +15,17 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
-/// Which requests fail, and how often.
+/// Which requests fail, and how often; and how slow the network is.
+#[derive(Default)]
 pub struct Fault {
     /// Requests whose path contains this fail…
     pub path_contains: String,
     /// …this many times (from the first), with status 500 and S3's `InternalError`.
     pub times: u64,
+    /// Added before every forwarded response (S3's first-byte latency).
+    pub first_byte_delay: std::time::Duration,
+    /// Response bytes per second of one connection (`None`: as fast as loopback).
+    pub bytes_per_second: Option<u64>,
 }
 
 /// A running proxy; dropped, it stops accepting.
@@ -117,6 +122,18 @@ pub async fn start(upstream: &str, fault: Fault) -> FaultProxy {
                                     .await
                                     .map(|b| b.to_bytes())
                                     .unwrap_or_default();
+                                let transfer = fault.bytes_per_second.map_or(
+                                    std::time::Duration::ZERO,
+                                    |bps| {
+                                        std::time::Duration::from_secs_f64(
+                                            body.len() as f64 / bps as f64,
+                                        )
+                                    },
+                                );
+                                let delay = fault.first_byte_delay + transfer;
+                                if !delay.is_zero() {
+                                    tokio::time::sleep(delay).await;
+                                }
                                 Ok(Response::from_parts(parts, Full::new(body)))
                             }
                             Err(_) => Ok(bad_gateway()),

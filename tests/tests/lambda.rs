@@ -601,6 +601,7 @@ async fn s3_errors_are_retried_then_handed_back() {
         fault_proxy::Fault {
             path_contains: name.clone(),
             times: 1,
+            ..Default::default()
         },
     )
     .await;
@@ -628,6 +629,7 @@ async fn s3_errors_are_retried_then_handed_back() {
         fault_proxy::Fault {
             path_contains: name,
             times: u64::MAX,
+            ..Default::default()
         },
     )
     .await;
