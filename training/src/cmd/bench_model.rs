@@ -92,6 +92,32 @@ pub struct Args {
     /// Print the report as JSON on standard output.
     #[arg(long)]
     json: bool,
+    /// Write the training and held-out pairs as `train.csv` and `test.csv` (headerless
+    /// `entity,ip`, SageMaker's training format) into this directory.
+    #[arg(long)]
+    save_data: Option<std::path::PathBuf>,
+    /// Stop after writing the data (with `--save-data`).
+    #[arg(long, requires = "save_data")]
+    data_only: bool,
+}
+
+/// Writes pairs as headerless `entity,ip` CSV.
+fn write_pairs<'a>(
+    path: &std::path::Path,
+    pairs: impl Iterator<Item = (&'a str, Ipv4Addr)>,
+) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut f = std::io::BufWriter::new(
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+    );
+    let mut line = String::new();
+    for (e, ip) in pairs {
+        line.clear();
+        ipinsights::wire::push_csv_field(&mut line, e);
+        writeln!(f, "{line},{ip}")?;
+    }
+    f.flush()?;
+    Ok(())
 }
 
 /// CPU seconds (user + system) used by this process so far, from /proc/self/stat.
@@ -189,6 +215,18 @@ fn bench(args: &Args, threads: usize) -> anyhow::Result<()> {
             )
         }
     };
+    if let Some(dir) = &args.save_data {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        write_pairs(&dir.join("train.csv"), train_set.pairs())?;
+        write_pairs(
+            &dir.join("test.csv"),
+            test.iter().map(|(e, ip)| (e.as_str(), *ip)),
+        )?;
+        eprintln!("wrote {}/train.csv and test.csv", dir.display());
+        if args.data_only {
+            return Ok(());
+        }
+    }
     let entities = train_set.entities().len() as u64;
     let mut hp = Hyperparameters::new(
         args.num_entity_vectors.unwrap_or((2 * entities).max(1)),
