@@ -15,6 +15,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Build shuffled training and validation CSV from a window of the lake.
+    Prepare(cmd::prepare::Args),
     /// Print the distinct (entity, IPv4) pairs of Security Lake objects, as the scorer sees them.
     Pairs(cmd::pairs::Args),
     /// Time pair extraction in process (used by bench/pairs.py).
@@ -41,6 +43,7 @@ fn main() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     match cli.command {
+        Command::Prepare(args) => cmd::prepare::run(args),
         Command::Pairs(args) => cmd::pairs::run(args),
         Command::BenchPairs(args) => cmd::bench_pairs::run(args),
         Command::Simulate(args) => cmd::simulate::run(args),

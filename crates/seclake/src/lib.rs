@@ -3,8 +3,10 @@
 //! lake) -> [`object`] (reading it from S3 or disk) -> [`pairs`] (the (entity, IPv4) pairs in it).
 //! [`simulate`] writes a local lake with the physical layout of AWS's own objects.
 
+pub mod findings;
 pub mod ipv4;
 pub mod key;
+pub mod lake;
 pub mod notification;
 pub mod object;
 pub mod pairs;
@@ -13,6 +15,7 @@ pub mod simulate;
 pub mod source;
 
 pub use key::{EventDay, KeyError, LakeKey};
+pub use lake::{LakeError, LakeObject, LakeRoot, Shuffler, Window};
 pub use notification::{Notification, NotificationError, ObjectRef, parse_body};
 pub use object::{
     ObjectLocation, ObjectReader, ReadOptions, S3Reader, extract_bytes, extract_local, s3_client,

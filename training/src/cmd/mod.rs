@@ -4,6 +4,7 @@ pub mod bench_model;
 pub mod bench_pairs;
 pub mod fit;
 pub mod pairs;
+pub mod prepare;
 pub mod score;
 pub mod serve;
 pub mod simulate;
