@@ -25,6 +25,8 @@ enum Command {
     Simulate(cmd::simulate::Args),
     /// Train an IP Insights model on CPU (SageMaker's hyperparameters and training format).
     Fit(cmd::fit::Args),
+    /// Choose the ANOMALY_THRESHOLD for a false-positive rate: ROC AUC, recall, score plot.
+    Calibrate(cmd::calibrate::Args),
     /// Score entity,ip pairs with a model file or a SageMaker endpoint.
     Score(cmd::score::Args),
     /// Serve a model like a SageMaker IP Insights endpoint (and container).
@@ -48,6 +50,7 @@ fn main() -> anyhow::Result<()> {
         Command::BenchPairs(args) => cmd::bench_pairs::run(args),
         Command::Simulate(args) => cmd::simulate::run(args),
         Command::Fit(args) => cmd::fit::run(args),
+        Command::Calibrate(args) => cmd::calibrate::run(args),
         Command::Score(args) => cmd::score::run(args),
         Command::Serve(args) => cmd::serve::run(args),
         Command::BenchModel(args) => cmd::bench_model::run(args),

@@ -2,6 +2,7 @@
 
 pub mod bench_model;
 pub mod bench_pairs;
+pub mod calibrate;
 pub mod fit;
 pub mod pairs;
 pub mod prepare;

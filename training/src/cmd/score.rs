@@ -60,10 +60,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 .map(|s| (s.dot_product, Some(s.entity_seen)))
                 .collect()
         }
-        (None, Some(name)) => score_endpoint(name, &pairs, &args)?
-            .into_iter()
-            .map(|d| (d, None))
-            .collect(),
+        (None, Some(name)) => score_endpoint(
+            name,
+            &pairs,
+            args.max_request_bytes,
+            args.max_request_rows,
+            args.concurrency,
+        )?
+        .into_iter()
+        .map(|d| (d, None))
+        .collect(),
         (None, None) => bail!("give --model or --endpoint"),
     };
     let mut out: Box<dyn Write> = match &args.out {
@@ -94,8 +100,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 /// Sends the pairs to an endpoint in `text/csv` chunks and returns the dot products in order.
-fn score_endpoint(name: &str, pairs: &[(&str, Ipv4Addr)], args: &Args) -> anyhow::Result<Vec<f64>> {
-    let chunks = wire::csv_chunks(pairs, args.max_request_bytes, args.max_request_rows);
+pub(crate) fn score_endpoint(
+    name: &str,
+    pairs: &[(&str, Ipv4Addr)],
+    max_request_bytes: usize,
+    max_request_rows: usize,
+    concurrency: usize,
+) -> anyhow::Result<Vec<f64>> {
+    let chunks = wire::csv_chunks(pairs, max_request_bytes, max_request_rows);
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
         let sdk = aws_config::load_from_env().await;
@@ -142,7 +154,7 @@ fn score_endpoint(name: &str, pairs: &[(&str, Ipv4Addr)], args: &Args) -> anyhow
                     Ok(dots)
                 }
             }))
-            .buffered(args.concurrency.max(1))
+            .buffered(concurrency.max(1))
             .try_collect()
             .await?;
         Ok(results.into_iter().flatten().collect())

@@ -1,0 +1,247 @@
+//! `ipinsights calibrate`: the `ANOMALY_THRESHOLD` for a wanted false-positive rate.
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use ipinsights::auc::roc_auc;
+use ipinsights::{Model, eval};
+
+use super::fit::read_pairs;
+use super::score::score_endpoint;
+
+#[derive(clap::Args)]
+#[command(
+    after_help = "Scores held-out normal pairs and generated attacks (an entity of the held-out
+data with a random IPv4 address; an entity with another entity's address), then prints the ROC
+AUC, the threshold below which at most --max-fpr of the normal pairs fall, and the share of
+attacks caught there. The last line, ANOMALY_THRESHOLD=<value>, is the ipcheck Lambda's setting.
+
+The plot (PNG, no text: the legend is printed): blue bars are normal pairs, red random-address
+attacks, orange shuffled attacks, each normalised to its own count; the black line is the
+threshold; the x axis runs from the lowest to the highest score printed.
+
+Examples:
+  ipinsights calibrate --model model.ipim --normal data/validation.csv --plot scores.png
+  ipinsights calibrate --endpoint ip-insights-prod --normal s3://my-bucket/data/validation.csv \\
+      --max-fpr 0.001 --attacks 100000"
+)]
+pub struct Args {
+    /// Model file written by `ipinsights fit`.
+    #[arg(
+        long,
+        required_unless_present = "endpoint",
+        conflicts_with = "endpoint"
+    )]
+    model: Option<PathBuf>,
+    /// SageMaker endpoint name (honours AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME).
+    #[arg(long)]
+    endpoint: Option<String>,
+    /// Held-out normal pairs: headerless `entity,ip` CSV (a file or s3:// URI), e.g. the
+    /// validation.csv of `ipinsights prepare`.
+    #[arg(long)]
+    normal: String,
+    /// Random-address attacks to generate (default: as many as normal pairs).
+    #[arg(long)]
+    attacks: Option<usize>,
+    /// Largest share of normal pairs that may fall below the threshold (0 < f < 1).
+    #[arg(long, default_value_t = 0.01)]
+    max_fpr: f64,
+    /// Draw both score distributions with the threshold to this PNG.
+    #[arg(long)]
+    plot: Option<PathBuf>,
+    /// Seed of the attack generator.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+/// The threshold and what it does on normal pairs: the lowest score such that at most
+/// `max_fpr` of `normal` is strictly below it (pairs below the threshold are anomalies).
+pub fn threshold_at_fpr(normal: &[f64], max_fpr: f64) -> Option<(f64, f64)> {
+    if normal.is_empty() || normal.iter().any(|s| s.is_nan()) {
+        return None;
+    }
+    let mut sorted = normal.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let k = ((max_fpr * sorted.len() as f64).floor() as usize).min(sorted.len() - 1);
+    let threshold = sorted[k];
+    Some((threshold, below(&sorted, threshold)))
+}
+
+/// The share of `scores` strictly below `threshold`.
+fn below(scores: &[f64], threshold: f64) -> f64 {
+    if scores.is_empty() {
+        return 0.0;
+    }
+    scores.iter().filter(|s| **s < threshold).count() as f64 / scores.len() as f64
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    if !(args.max_fpr > 0.0 && args.max_fpr < 1.0) {
+        bail!(
+            "--max-fpr {} is out of range: give a share between 0 and 1, e.g. 0.01",
+            args.max_fpr
+        );
+    }
+    let data = read_pairs(&args.normal, false)?;
+    let normal: Vec<(String, Ipv4Addr)> = data.pairs().map(|(e, ip)| (e.to_string(), ip)).collect();
+    if normal.is_empty() {
+        bail!("{} has no pairs", args.normal);
+    }
+    let mut entities: Vec<&str> = normal.iter().map(|(e, _)| e.as_str()).collect();
+    entities.sort_unstable();
+    entities.dedup();
+    let random =
+        eval::random_ip_attacks(&entities, args.attacks.unwrap_or(normal.len()), args.seed);
+    let shuffled = eval::shuffled_attacks(&normal, args.seed);
+
+    // One batch, so an endpoint sees a single stream of requests.
+    let all: Vec<(&str, Ipv4Addr)> = normal
+        .iter()
+        .chain(&random)
+        .chain(&shuffled)
+        .map(|(e, ip)| (e.as_str(), *ip))
+        .collect();
+    let scores: Vec<f64> = match (&args.model, &args.endpoint) {
+        (Some(path), _) => {
+            let model = Model::load(path).with_context(|| format!("loading {}", path.display()))?;
+            let unseen = entities.iter().filter(|e| !model.is_seen(e)).count();
+            if unseen > 0 {
+                eprintln!(
+                    "warning: {unseen} of {} entities in {} are unknown to the model; their scores say nothing (train on a window that covers them)",
+                    entities.len(),
+                    args.normal
+                );
+            }
+            model
+                .score_pairs(&all)
+                .iter()
+                .map(|s| s.dot_product)
+                .collect()
+        }
+        (None, Some(name)) => score_endpoint(name, &all, 5 * 1024 * 1024 - 1, 50_000, 4)?,
+        (None, None) => bail!("give --model FILE or --endpoint NAME"),
+    };
+    let (n, r) = (normal.len(), random.len());
+    let (normal_s, rest) = scores.split_at(n);
+    let (random_s, shuffled_s) = rest.split_at(r);
+
+    let (threshold, fpr) =
+        threshold_at_fpr(normal_s, args.max_fpr).context("the scores include NaN")?;
+    let auc = |attacks: &[f64]| {
+        roc_auc(normal_s, attacks)
+            .map(|a| format!("{a:.4}"))
+            .unwrap_or_else(|| "-".into())
+    };
+    let attacks: Vec<f64> = random_s.iter().chain(shuffled_s).copied().collect();
+    println!(
+        "normal pairs {n}, random-address attacks {r}, shuffled attacks {}",
+        shuffled_s.len()
+    );
+    println!(
+        "ROC AUC: {} (random {}, shuffled {})",
+        auc(&attacks),
+        auc(random_s),
+        auc(shuffled_s)
+    );
+    println!(
+        "threshold at max FPR {}: {threshold} (normal pairs below it: {:.4})",
+        args.max_fpr, fpr
+    );
+    println!(
+        "recall there: random {:.4}, shuffled {:.4}, all {:.4}",
+        below(random_s, threshold),
+        below(shuffled_s, threshold),
+        below(&attacks, threshold)
+    );
+    if let Some(path) = &args.plot {
+        let (lo, hi) = plot(path, normal_s, random_s, shuffled_s, threshold)?;
+        println!(
+            "plot: {} (x from {lo:.3} to {hi:.3}; blue normal, red random, orange shuffled, black threshold)",
+            path.display()
+        );
+    }
+    println!("ANOMALY_THRESHOLD={threshold}");
+    Ok(())
+}
+
+/// Histograms of the three score sets, each normalised to its own size, and the threshold.
+/// Returns the x range drawn.
+fn plot(
+    path: &Path,
+    normal: &[f64],
+    random: &[f64],
+    shuffled: &[f64],
+    threshold: f64,
+) -> anyhow::Result<(f64, f64)> {
+    use plotters::prelude::*;
+    const BINS: usize = 80;
+    let all = normal.iter().chain(random).chain(shuffled).copied();
+    let (mut lo, mut hi) = all.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), s| {
+        (lo.min(s), hi.max(s))
+    });
+    lo = lo.min(threshold);
+    hi = hi.max(threshold);
+    if hi <= lo {
+        hi = lo + 1.0;
+    }
+    let width = (hi - lo) / BINS as f64;
+    let histogram = |scores: &[f64]| -> Vec<f64> {
+        let mut h = vec![0.0; BINS];
+        for s in scores {
+            let i = (((s - lo) / width) as usize).min(BINS - 1);
+            h[i] += 1.0 / scores.len().max(1) as f64;
+        }
+        h
+    };
+    let sets = [
+        (histogram(normal), RGBColor(31, 119, 180)),
+        (histogram(random), RGBColor(214, 39, 40)),
+        (histogram(shuffled), RGBColor(255, 127, 14)),
+    ];
+    let top = sets
+        .iter()
+        .flat_map(|(h, _)| h.iter().copied())
+        .fold(0.0, f64::max)
+        * 1.05;
+
+    let draw = || -> Result<(), Box<dyn std::error::Error>> {
+        let root = BitMapBackend::new(path, (900, 500)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let mut chart = ChartBuilder::on(&root)
+            .margin(20)
+            .build_cartesian_2d(lo..hi, 0.0..top.max(1e-9))?;
+        for (h, color) in &sets {
+            chart.draw_series(h.iter().enumerate().map(|(i, y)| {
+                let x0 = lo + i as f64 * width;
+                Rectangle::new([(x0, 0.0), (x0 + width, *y)], color.mix(0.45).filled())
+            }))?;
+        }
+        chart.draw_series(std::iter::once(PathElement::new(
+            vec![(threshold, 0.0), (threshold, top)],
+            BLACK.stroke_width(2),
+        )))?;
+        root.present()?;
+        Ok(())
+    };
+    draw().map_err(|e| anyhow::anyhow!("drawing {}: {e}", path.display()))?;
+    Ok((lo, hi))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn threshold_keeps_the_false_positive_rate() {
+        let normal: Vec<f64> = (0..1000).map(|i| i as f64).collect();
+        let (t, fpr) = threshold_at_fpr(&normal, 0.01).unwrap();
+        assert_eq!(t, 10.0);
+        assert!((fpr - 0.01).abs() < 1e-12);
+        // Ties cannot push the rate over the limit.
+        let (t, fpr) = threshold_at_fpr(&[1.0, 1.0, 1.0, 2.0], 0.5).unwrap();
+        assert_eq!((t, fpr), (1.0, 0.0));
+        assert!(threshold_at_fpr(&[], 0.1).is_none());
+        assert_eq!(below(&[0.0, 1.0, 2.0, 3.0], 2.0), 0.5);
+    }
+}
