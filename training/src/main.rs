@@ -33,6 +33,8 @@ enum Command {
     Serve(cmd::serve::Args),
     /// Train on login-style data, then report AUCs and training and scoring speed.
     BenchModel(cmd::bench_model::Args),
+    /// Security Hub findings per day: top trends, outlier days and change points.
+    Trends(cmd::trends::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -54,5 +56,6 @@ fn main() -> anyhow::Result<()> {
         Command::Score(args) => cmd::score::run(args),
         Command::Serve(args) => cmd::serve::run(args),
         Command::BenchModel(args) => cmd::bench_model::run(args),
+        Command::Trends(args) => cmd::trends::run(args),
     }
 }

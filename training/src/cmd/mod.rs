@@ -9,3 +9,4 @@ pub mod prepare;
 pub mod score;
 pub mod serve;
 pub mod simulate;
+pub mod trends;
