@@ -17,7 +17,7 @@ use ipcheck::{
 use ipinsights::server::{InjectedError, Server, ServerConfig};
 use ipinsights::{Dataset, Hyperparameters, Model, TrainOptions};
 use seclake::simulate::{Codec, Manifest, ObjectSpec, SimConfig};
-use seclake::{ExtractOptions, ReadOptions, S3Reader, Source, SourceVersion, extract_local};
+use seclake::{ExtractOptions, ObjectReader, ReadOptions, Source, SourceVersion, extract_local};
 use serde_json::{Value, json};
 
 // ---- captured log records ------------------------------------------------------------------
@@ -313,7 +313,7 @@ fn endpoint_deps(config: Config, s3_url: &str, runtime_url: &str) -> Deps {
             cap: Duration::from_millis(40),
         }),
     );
-    Deps::new(config, S3Reader::new(s3_client(s3_url)), scorer)
+    Deps::new(config, ObjectReader::with_s3(s3_client(s3_url)), scorer)
 }
 
 // ---- tests ---------------------------------------------------------------------------------
@@ -718,7 +718,7 @@ async fn embedded_model_from_s3_scores_like_the_endpoint() {
         }
         other => panic!("{other:?}"),
     };
-    let deps = Deps::new(cfg, S3Reader::new(s3), scorer);
+    let deps = Deps::new(cfg, ObjectReader::with_s3(s3), scorer);
     let p = "embedded-";
     let messages: Vec<(String, String)> = lake
         .scored_objects
@@ -752,7 +752,7 @@ async fn embedded_model_from_s3_scores_like_the_endpoint() {
     let s3 = s3_client(&moto);
     let deps = Deps::new(
         cfg,
-        S3Reader::new(s3.clone()),
+        ObjectReader::with_s3(s3.clone()),
         Scorer::Embedded(EmbeddedScorer::new(
             "s3://ipinsights-models/lambda-e2e/nope.safetensors",
             s3,

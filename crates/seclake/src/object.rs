@@ -558,18 +558,31 @@ impl S3Reader {
 #[derive(Clone, Debug, Default)]
 pub struct ObjectReader {
     s3: Option<S3Reader>,
+    /// When set, S3 locations are read from `<root>/<bucket>/<key>` (a local mirror of the
+    /// lake, as `ipinsights simulate` writes it).
+    mirror: Option<PathBuf>,
 }
 
 impl ObjectReader {
     /// A reader of local files only.
     pub fn local() -> Self {
-        ObjectReader { s3: None }
+        ObjectReader::default()
+    }
+
+    /// A reader that serves S3 locations from a local mirror: `s3://bucket/key` is read from
+    /// `root/bucket/key`. The handler runs unchanged on a simulated lake.
+    pub fn mirror(root: impl Into<PathBuf>) -> Self {
+        ObjectReader {
+            s3: None,
+            mirror: Some(root.into()),
+        }
     }
 
     /// A reader of local files and of S3 objects through `client`.
     pub fn with_s3(client: aws_sdk_s3::Client) -> Self {
         ObjectReader {
             s3: Some(S3Reader::new(client)),
+            mirror: None,
         }
     }
 
@@ -582,6 +595,17 @@ impl ObjectReader {
         options: &ExtractOptions,
         read: &ReadOptions,
     ) -> Result<PairSet, ExtractError> {
+        let mirrored;
+        let location = match (location, &self.mirror) {
+            (ObjectLocation::S3 { bucket, key }, Some(root)) => {
+                if bucket.contains("..") || key.split('/').any(|p| p == "..") {
+                    return Err(ExtractError::NotFound(format!("s3://{bucket}/{key}")));
+                }
+                mirrored = ObjectLocation::Local(root.join(bucket).join(key));
+                &mirrored
+            }
+            _ => location,
+        };
         match location {
             ObjectLocation::Local(path) => {
                 let (path, source, options, read) =

@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use ipcheck::{Config, Deps, EndpointScorer, Scorer, handle_batch, logging};
-use seclake::S3Reader;
+use seclake::ObjectReader;
 use serde_json::json;
 
 #[tokio::main]
@@ -32,7 +32,11 @@ async fn main() -> anyhow::Result<()> {
         config.endpoint_max_request_bytes,
         config.endpoint_concurrency,
     ));
-    let deps = Deps::new(config, S3Reader::new(seclake::s3_client(&sdk)), scorer);
+    let deps = Deps::new(
+        config,
+        ObjectReader::with_s3(seclake::s3_client(&sdk)),
+        scorer,
+    );
     let body = json!({"detail": {"bucket": {"name": bucket}, "object": {"key": key}}}).to_string();
     let mut times = Vec::new();
     let mut metrics = None;

@@ -9,7 +9,8 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::StreamExt;
 use lambda_runtime::LambdaEvent;
 use seclake::{
-    ExtractOptions, LakeKey, Notification, ObjectRef, ReadOptions, S3Reader, parse_body,
+    ExtractOptions, LakeKey, Notification, ObjectLocation, ObjectReader, ObjectRef, ReadOptions,
+    parse_body,
 };
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
@@ -22,20 +23,21 @@ use crate::scoring::Scorer;
 /// Everything the handler needs, built once per execution environment.
 pub struct Deps {
     pub config: Config,
-    pub s3: S3Reader,
+    /// S3 in Lambda; a local mirror of the lake in `ipinsights demo`.
+    pub objects: ObjectReader,
     pub scorer: Scorer,
     pub read: ReadOptions,
 }
 
 impl Deps {
-    pub fn new(config: Config, s3: S3Reader, scorer: Scorer) -> Self {
+    pub fn new(config: Config, objects: ObjectReader, scorer: Scorer) -> Self {
         let read = ReadOptions {
             max_object_bytes: config.max_object_bytes,
             ..ReadOptions::default()
         };
         Deps {
             config,
-            s3,
+            objects,
             scorer,
             read,
         }
@@ -236,16 +238,13 @@ async fn process_object(
         pairing: deps.config.pairing,
         ..Default::default()
     };
+    let location = ObjectLocation::S3 {
+        bucket: object.bucket.clone(),
+        key: object.key.clone(),
+    };
     let extracted = deps
-        .s3
-        .extract(
-            &object.bucket,
-            &object.key,
-            object.size,
-            &key.source,
-            &options,
-            &deps.read,
-        )
+        .objects
+        .extract(&location, object.size, &key.source, &options, &deps.read)
         .await;
     let set = match extracted {
         Ok(set) => set,

@@ -6,7 +6,7 @@ use ipcheck::{
     Config, Deps, EmbeddedScorer, EndpointScorer, Scorer, ScorerConfig, handle, logging,
 };
 use lambda_runtime::{LambdaEvent, run, service_fn};
-use seclake::S3Reader;
+use seclake::ObjectReader;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -33,7 +33,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         ScorerConfig::Model { uri } => Scorer::Embedded(EmbeddedScorer::new(uri, s3.clone())),
     };
     tracing::info!(scorer = %config.scorer, threshold = config.threshold, pairing = %config.pairing, "ipcheck ready");
-    let deps = Arc::new(Deps::new(config, S3Reader::new(s3), scorer));
+    let deps = Arc::new(Deps::new(config, ObjectReader::with_s3(s3), scorer));
     run(service_fn(move |event: LambdaEvent<_>| {
         let deps = deps.clone();
         async move { handle(event, &deps).await }
