@@ -136,6 +136,26 @@ fn finds_the_planted_trends_outlier_and_shift() {
     assert_eq!(ups[0]["index"], 27);
     assert!(ups[0]["confidence"].as_f64().unwrap() > 0.99);
 
+    let plots = tmp.path().join("plots");
+    let with_plots = trends(
+        tmp.path(),
+        &["--format", "json", "--plots", plots.to_str().unwrap()],
+    );
+    assert!(
+        with_plots.status.success(),
+        "{}",
+        String::from_utf8_lossy(&with_plots.stderr)
+    );
+    let pngs: Vec<_> = std::fs::read_dir(&plots)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(pngs.len() >= 2, "{pngs:?}");
+    for p in &pngs {
+        let bytes = std::fs::read(p).unwrap();
+        assert_eq!(&bytes[1..4], b"PNG", "{}", p.display());
+    }
+
     let table = trends(tmp.path(), &[]);
     assert!(table.status.success());
     let text = String::from_utf8_lossy(&table.stdout);

@@ -67,6 +67,11 @@ pub struct Args {
     /// Output format.
     #[arg(long, default_value = "table")]
     format: Format,
+    /// Write one PNG per flagged series here: counts (blue), least-squares trend (grey), weekly
+    /// moving average (orange), outlier days (red), change points (black) and the means before
+    /// and after (green). The images carry no text, so they need no fonts.
+    #[arg(long)]
+    plots: Option<PathBuf>,
 }
 
 /// A field a series can be keyed on.
@@ -121,6 +126,11 @@ struct SeriesReport {
     outliers: OutlierReport,
     outlier_days: Vec<String>,
     change_points: Vec<ChangePointReport>,
+    /// The PNG written for this series, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    plot: Option<String>,
+    #[serde(skip)]
+    values: Vec<f64>,
 }
 
 #[derive(Serialize)]
@@ -164,7 +174,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let (objects, findings) = runtime.block_on(load(&args, since, until))?;
-    let report = analyse(&args, since, until, objects, &findings);
+    let mut report = analyse(&args, since, until, objects, &findings);
+    if let Some(dir) = &args.plots {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        for (i, x) in report.series.iter_mut().enumerate() {
+            if x.outliers.outliers.is_empty() && x.change_points.is_empty() {
+                continue;
+            }
+            let path = dir.join(format!("{i:03}-{}.png", file_stem(&x.key)));
+            plot(&path, x)?;
+            x.plot = Some(path.display().to_string());
+        }
+    }
     let mut out = std::io::stdout().lock();
     match args.format {
         Format::Json => {
@@ -322,6 +343,8 @@ fn analyse(args: &Args, since: i64, until: i64, objects: usize, findings: &[Find
                         cp,
                     })
                     .collect(),
+                plot: None,
+                values: s.values.clone(),
             }
         })
         .collect();
@@ -462,4 +485,85 @@ fn table(r: &Report) -> String {
         let _ = writeln!(s, "  none");
     }
     s
+}
+
+/// A file name from a series key: letters, digits, '-' and '_' kept, the rest '_'.
+fn file_stem(key: &str) -> String {
+    let s: String = key
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(80)
+        .collect();
+    s
+}
+
+fn plot(path: &Path, x: &SeriesReport) -> anyhow::Result<()> {
+    use plotters::prelude::*;
+    let y = &x.values;
+    let n = y.len();
+    let top = y.iter().copied().fold(1.0, f64::max) * 1.1;
+    let slope = x.ols_slope;
+    let mean = y.iter().sum::<f64>() / n as f64;
+    let mid = (n as f64 - 1.0) / 2.0;
+    let draw =
+        || -> Result<(), Box<dyn std::error::Error>> {
+            let root = BitMapBackend::new(path, (1000, 400)).into_drawing_area();
+            root.fill(&WHITE)?;
+            let mut chart = ChartBuilder::on(&root)
+                .margin(15)
+                .build_cartesian_2d(-0.5..(n as f64 - 0.5), 0.0..top)?;
+            // Only PathElement: plotters' line_series feature is not enabled in this workspace.
+            let line = |points: Vec<(f64, f64)>, style: ShapeStyle| {
+                std::iter::once(PathElement::new(points, style))
+            };
+            chart.draw_series(line(
+                y.iter().enumerate().map(|(t, v)| (t as f64, *v)).collect(),
+                RGBColor(31, 119, 180).stroke_width(2),
+            ))?;
+            chart.draw_series(line(
+                vec![
+                    (0.0, mean - slope * mid),
+                    (n as f64 - 1.0, mean + slope * mid),
+                ],
+                RGBColor(127, 127, 127).stroke_width(1),
+            ))?;
+            chart.draw_series(line(
+                x.outliers
+                    .trend
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, v)| !v.is_nan())
+                    .map(|(t, v)| (t as f64, *v))
+                    .collect(),
+                RGBColor(255, 127, 14).stroke_width(1),
+            ))?;
+            for c in &x.change_points {
+                let at = c.cp.index as f64 + 0.5;
+                chart.draw_series(std::iter::once(PathElement::new(
+                    vec![(at, 0.0), (at, top)],
+                    BLACK.stroke_width(2),
+                )))?;
+                let green = RGBColor(44, 160, 44).stroke_width(2);
+                chart.draw_series(std::iter::once(PathElement::new(
+                    vec![(-0.5, c.cp.mu0), (at, c.cp.mu0)],
+                    green,
+                )))?;
+                chart.draw_series(std::iter::once(PathElement::new(
+                    vec![(at, c.cp.mu1), (n as f64 - 0.5, c.cp.mu1)],
+                    green,
+                )))?;
+            }
+            chart.draw_series(x.outliers.outliers.iter().map(|o| {
+                Circle::new((o.index as f64, o.value), 6, RGBColor(214, 39, 40).filled())
+            }))?;
+            root.present()?;
+            Ok(())
+        };
+    draw().map_err(|e| anyhow::anyhow!("drawing {}: {e}", path.display()))
 }
