@@ -15,6 +15,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The main job locally: simulate a lake, prepare, fit, calibrate, then score the later
+    /// days through the Lambda's handler and compare with the ground truth.
+    Demo(cmd::demo::Args),
     /// Build shuffled training and validation CSV from a window of the lake.
     Prepare(cmd::prepare::Args),
     /// Print the distinct (entity, IPv4) pairs of Security Lake objects, as the scorer sees them.
@@ -38,15 +41,19 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    // The demo logs the Lambda's JSON records itself, as the Lambda does.
+    if !matches!(cli.command, Command::Demo(_)) {
+        tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            )
+            .with_writer(std::io::stderr)
+            .init();
+    }
     match cli.command {
+        Command::Demo(args) => cmd::demo::run(args),
         Command::Prepare(args) => cmd::prepare::run(args),
         Command::Pairs(args) => cmd::pairs::run(args),
         Command::BenchPairs(args) => cmd::bench_pairs::run(args),
