@@ -297,6 +297,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         seed: args.seed,
         ..Default::default()
     };
+    // The last epoch's validation AUC stays on the bar while the next epoch runs.
+    let mut last_auc = String::new();
     let mut on_progress = |p: Progress<'_>| match p {
         Progress::Batch {
             epoch,
@@ -311,7 +313,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 bar.set_prefix(format!("epoch {epoch}/{epochs}"));
             }
             bar.set_position(batch);
-            bar.set_message(format!("loss {loss:.4}, {pairs_per_second:.0} pairs/s"));
+            bar.set_message(format!(
+                "loss {loss:.4}, {pairs_per_second:.0} pairs/s{last_auc}"
+            ));
             if batch % interval == 0 {
                 tracing::info!(epoch, batch, loss, pairs_per_second, "training speed");
             }
@@ -321,6 +325,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 .validation_auc
                 .map(|a| format!(", validation:discriminator_auc {a:.4}"))
                 .unwrap_or_default();
+            if let Some(a) = e.validation_auc {
+                last_auc = format!(", last validation:discriminator_auc {a:.4}");
+            }
             let line = format!(
                 "epoch {}/{epochs}: loss {:.4}{auc}, {:.1} s, {:.0} pairs/s",
                 e.epoch, e.loss, e.seconds, e.pairs_per_second

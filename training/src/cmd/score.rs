@@ -72,6 +72,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .collect(),
         (None, None) => bail!("give --model or --endpoint"),
     };
+    let unseen = scores
+        .iter()
+        .filter(|(_, seen)| *seen == Some(false))
+        .count();
+    eprintln!(
+        "scored {} pairs{}",
+        scores.len(),
+        if args.model.is_some() {
+            format!(" ({unseen} of entities not seen in training: their scores are meaningless)")
+        } else {
+            String::new()
+        }
+    );
     let mut out: Box<dyn Write> = match &args.out {
         Some(p) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
