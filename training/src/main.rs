@@ -30,6 +30,10 @@ enum Command {
     Fit(cmd::fit::Args),
     /// Choose the ANOMALY_THRESHOLD for a false-positive rate: ROC AUC, recall, score plot.
     Calibrate(cmd::calibrate::Args),
+    /// Train on SageMaker (the built-in IP Insights algorithm) from training data in S3.
+    Train(cmd::sagemaker::TrainArgs),
+    /// Deploy a trained model to a SageMaker endpoint (created, or updated in place).
+    Deploy(cmd::sagemaker::DeployArgs),
     /// Score entity,ip pairs with a model file or a SageMaker endpoint.
     Score(cmd::score::Args),
     /// Serve a model like a SageMaker IP Insights endpoint (and container).
@@ -60,6 +64,8 @@ fn main() -> anyhow::Result<()> {
         Command::Simulate(args) => cmd::simulate::run(args),
         Command::Fit(args) => cmd::fit::run(args),
         Command::Calibrate(args) => cmd::calibrate::run(args),
+        Command::Train(args) => cmd::sagemaker::train(args),
+        Command::Deploy(args) => cmd::sagemaker::deploy(args),
         Command::Score(args) => cmd::score::run(args),
         Command::Serve(args) => cmd::serve::run(args),
         Command::BenchModel(args) => cmd::bench_model::run(args),

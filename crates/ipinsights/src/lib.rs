@@ -23,6 +23,7 @@ pub mod eval;
 pub mod format;
 pub mod hash;
 pub mod hyperparams;
+pub mod image;
 pub mod ip;
 mod linalg;
 pub mod login_data;

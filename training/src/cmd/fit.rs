@@ -28,6 +28,22 @@ pub struct Args {
     /// Where to write the model (safetensors).
     #[arg(long)]
     out: PathBuf,
+    #[command(flatten)]
+    hp: HyperparameterArgs,
+    /// Seed of every random choice; the same seed and data give the same model.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// SageMaker's IP Insights hyperparameters as flags (shared by `fit` and `train`).
+#[derive(clap::Args)]
+pub(crate) struct HyperparameterArgs {
     /// A JSON object of hyperparameters (SageMaker's `hyperparameters.json`); flags win.
     #[arg(long)]
     hyperparameters: Option<PathBuf>,
@@ -70,19 +86,12 @@ pub struct Args {
         alias = "batch-metrics-publish-interval"
     )]
     batch_metrics_publish_interval: Option<String>,
-    /// Seed of every random choice; the same seed and data give the same model.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    /// Worker threads (default: all cores).
-    #[arg(long)]
-    threads: Option<usize>,
-    /// No progress bar.
-    #[arg(long)]
-    quiet: bool,
 }
 
-impl Args {
-    fn hyperparameters(&self) -> anyhow::Result<Hyperparameters> {
+impl HyperparameterArgs {
+    /// The flags over the JSON file, filled with defaults and checked against SageMaker's
+    /// ranges.
+    pub(crate) fn hyperparameters(&self) -> anyhow::Result<Hyperparameters> {
         let mut map: BTreeMap<String, String> = match &self.hyperparameters {
             Some(p) => {
                 let text = std::fs::read_to_string(p)
@@ -258,7 +267,7 @@ pub(crate) fn with_threads<T: Send>(
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let hp = args.hyperparameters()?;
+    let hp = args.hp.hyperparameters()?;
     let train_set = read_pairs(&args.train, true)?;
     if train_set.is_empty() {
         bail!("{}: no training pairs", args.train);

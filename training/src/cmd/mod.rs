@@ -7,6 +7,7 @@ pub mod demo;
 pub mod fit;
 pub mod pairs;
 pub mod prepare;
+pub mod sagemaker;
 pub mod score;
 pub mod serve;
 pub mod simulate;

@@ -1,0 +1,532 @@
+//! `ipinsights train` and `ipinsights deploy`: SageMaker's built-in IP Insights algorithm,
+//! from training data in S3 to an InService endpoint.
+
+use std::io::IsTerminal;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+use aws_sdk_sagemaker::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_sagemaker::types::{
+    AlgorithmSpecification, Channel, CompressionType, ContainerDefinition, DataSource,
+    OutputDataConfig, ProductionVariant, ProductionVariantInstanceType,
+    ProductionVariantServerlessConfig, RecordWrapper, ResourceConfig, S3DataDistribution,
+    S3DataSource, S3DataType, StoppingCondition, TrainingInputMode, TrainingInstanceType,
+};
+use indicatif::ProgressBar;
+
+use super::fit::HyperparameterArgs;
+
+#[derive(clap::Args)]
+#[command(
+    after_help = "Hyperparameters are checked against SageMaker's ranges before any call
+(num_entity_vectors and vector_dim are required; prepare's manifest.json recommends
+num_entity_vectors). The image is the region's ipinsights:1 (AWS_REGION).
+
+Examples:
+  ipinsights train --train s3://my-bucket/ipinsights/data/train.csv \\
+      --validation s3://my-bucket/ipinsights/data/validation.csv \\
+      --role-arn arn:aws:iam::111122223333:role/SageMakerExecutionRole \\
+      --output s3://my-bucket/ipinsights/models/ --num_entity_vectors 20000 --vector_dim 128 --wait
+  ipinsights train … --instance-type ml.p3.2xlarge --epochs 20 --job-name ipinsights-2026-01"
+)]
+pub struct TrainArgs {
+    /// Training pairs in S3 (a file or a prefix), headerless entity,ip CSV.
+    #[arg(long)]
+    train: String,
+    /// Validation pairs in S3; gives the validation:discriminator_auc metric.
+    #[arg(long)]
+    validation: Option<String>,
+    /// The role SageMaker assumes (needs read on the data, write on --output); you need
+    /// iam:PassRole on it.
+    #[arg(long)]
+    role_arn: String,
+    /// Where SageMaker writes the model artifact (s3://bucket/prefix/).
+    #[arg(long)]
+    output: String,
+    /// Training instance type.
+    #[arg(long, default_value = "ml.m5.large")]
+    instance_type: String,
+    /// Training instances.
+    #[arg(long, default_value_t = 1)]
+    instance_count: i32,
+    /// Storage per instance, GB.
+    #[arg(long, default_value_t = 10)]
+    volume_gb: i32,
+    /// Longest the job may run, seconds.
+    #[arg(long, default_value_t = 86_400)]
+    max_runtime_seconds: i32,
+    #[command(flatten)]
+    hp: HyperparameterArgs,
+    /// Job name (default ipinsights-<unix time>).
+    #[arg(long)]
+    job_name: Option<String>,
+    /// Follow the job until it ends, then print its metrics and model artifact; Ctrl-C offers
+    /// to stop it.
+    #[arg(long)]
+    wait: bool,
+    /// Seconds between status checks with --wait.
+    #[arg(long, default_value_t = 30)]
+    poll_seconds: u64,
+}
+
+#[derive(clap::Args)]
+#[command(
+    after_help = "Creates a model and an endpoint configuration named <endpoint>-<unix time>,
+then creates the endpoint, or updates it in place if it exists, and waits for InService.
+
+Examples:
+  ipinsights deploy --training-job ipinsights-1767225600 --endpoint ip-insights-prod
+  ipinsights deploy --model-data s3://my-bucket/models/job/output/model.tar.gz \\
+      --role-arn arn:aws:iam::111122223333:role/SageMakerExecutionRole \\
+      --endpoint ip-insights-prod --serverless-memory 2048"
+)]
+pub struct DeployArgs {
+    /// A completed training job: its model artifact and role are used.
+    #[arg(
+        long,
+        required_unless_present = "model_data",
+        conflicts_with = "model_data"
+    )]
+    training_job: Option<String>,
+    /// A model artifact (model.tar.gz) in S3.
+    #[arg(long)]
+    model_data: Option<String>,
+    /// Endpoint name.
+    #[arg(long)]
+    endpoint: String,
+    /// The role the model runs as (default with --training-job: the job's role).
+    #[arg(long)]
+    role_arn: Option<String>,
+    /// Instance type of a provisioned endpoint.
+    #[arg(
+        long,
+        default_value = "ml.m5.large",
+        conflicts_with = "serverless_memory"
+    )]
+    instance_type: String,
+    /// Instances of a provisioned endpoint.
+    #[arg(long, default_value_t = 1)]
+    instance_count: i32,
+    /// A serverless endpoint with this much memory, MB (1024 to 6144, in steps of 1024).
+    #[arg(long)]
+    serverless_memory: Option<i32>,
+    /// Concurrent invocations of a serverless endpoint.
+    #[arg(long, default_value_t = 5)]
+    serverless_concurrency: i32,
+    /// Do not wait for InService.
+    #[arg(long)]
+    no_wait: bool,
+    /// Seconds between status checks.
+    #[arg(long, default_value_t = 15)]
+    poll_seconds: u64,
+}
+
+/// The error of a SageMaker call, with what to do for the usual causes.
+fn explain<E: ProvideErrorMetadata + std::error::Error + 'static>(
+    err: SdkError<E>,
+    action: &str,
+) -> anyhow::Error {
+    let hint = match err.as_service_error().and_then(|e| e.code()) {
+        Some("AccessDeniedException") => format!(
+            " (grant sagemaker:{action} to this identity, and iam:PassRole on the role it passes)"
+        ),
+        Some("ResourceLimitExceeded") => {
+            " (a service quota is reached: pick another instance type or ask for more in Service Quotas)".to_string()
+        }
+        Some("ResourceInUse") => " (the name is taken: choose another)".to_string(),
+        _ => String::new(),
+    };
+    anyhow::anyhow!("{action} failed: {}{hint}", DisplayErrorContext(&err))
+}
+
+async fn client() -> anyhow::Result<(aws_sdk_sagemaker::Client, String)> {
+    let sdk = aws_config::load_from_env().await;
+    let region = sdk
+        .region()
+        .map(|r| r.to_string())
+        .context("no AWS region: set AWS_REGION (or a profile's region)")?;
+    Ok((aws_sdk_sagemaker::Client::new(&sdk), region))
+}
+
+fn image(region: &str) -> anyhow::Result<String> {
+    ipinsights::image::image_uri(region).with_context(|| {
+        format!("SageMaker has no IP Insights image in {region}: use one of the regions listed in ipinsights::image::REGISTRIES")
+    })
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// SageMaker's names: 1-63 letters, digits and single hyphens inside.
+fn check_name(what: &str, name: &str) -> anyhow::Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if !ok {
+        bail!(
+            "{what} {name:?}: use 1-63 letters, digits and hyphens, not starting or ending with a hyphen"
+        );
+    }
+    Ok(())
+}
+
+fn check_s3(flag: &str, uri: &str) -> anyhow::Result<()> {
+    match uri.strip_prefix("s3://") {
+        Some(rest) if !rest.is_empty() && !rest.starts_with('/') => Ok(()),
+        _ => bail!(
+            "{flag} {uri:?}: SageMaker reads and writes S3 only; give s3://bucket/key (ipinsights prepare --out s3://… writes there)"
+        ),
+    }
+}
+
+fn spinner() -> ProgressBar {
+    if std::io::stderr().is_terminal() {
+        let bar = ProgressBar::new_spinner();
+        bar.enable_steady_tick(Duration::from_millis(200));
+        bar
+    } else {
+        ProgressBar::hidden()
+    }
+}
+
+/// Asks on the terminal; anything but y/yes is no.
+async fn confirm(question: String) -> bool {
+    tokio::task::spawn_blocking(move || {
+        eprint!("{question} [y/N] ");
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer).is_ok()
+            && matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+    })
+    .await
+    .unwrap_or(false)
+}
+
+fn channel(name: &str, uri: &str) -> Channel {
+    Channel::builder()
+        .channel_name(name)
+        .content_type("text/csv")
+        .compression_type(CompressionType::None)
+        .record_wrapper_type(RecordWrapper::None)
+        .data_source(
+            DataSource::builder()
+                .s3_data_source(
+                    S3DataSource::builder()
+                        .s3_data_type(S3DataType::S3Prefix)
+                        .s3_uri(uri)
+                        .s3_data_distribution_type(S3DataDistribution::FullyReplicated)
+                        .build(),
+                )
+                .build(),
+        )
+        .build()
+}
+
+pub fn train(args: TrainArgs) -> anyhow::Result<()> {
+    // Everything that can be checked locally is, before any call.
+    let hp = args.hp.hyperparameters()?;
+    check_s3("--train", &args.train)?;
+    if let Some(v) = &args.validation {
+        check_s3("--validation", v)?;
+    }
+    check_s3("--output", &args.output)?;
+    if !args.role_arn.starts_with("arn:aws") || !args.role_arn.contains(":role/") {
+        bail!(
+            "--role-arn {:?}: give an IAM role ARN (arn:aws:iam::<account>:role/<name>)",
+            args.role_arn
+        );
+    }
+    if args.instance_count < 1 {
+        bail!("--instance-count must be at least 1");
+    }
+    let job = args
+        .job_name
+        .clone()
+        .unwrap_or_else(|| format!("ipinsights-{}", unix_now()));
+    check_name("--job-name", &job)?;
+
+    tokio::runtime::Runtime::new()?.block_on(async {
+        let (client, region) = client().await?;
+        let image = image(&region)?;
+        let mut channels = vec![channel("train", &args.train)];
+        if let Some(v) = &args.validation {
+            channels.push(channel("validation", v));
+        }
+        client
+            .create_training_job()
+            .training_job_name(&job)
+            .algorithm_specification(
+                AlgorithmSpecification::builder()
+                    .training_image(&image)
+                    .training_input_mode(TrainingInputMode::File)
+                    .build(),
+            )
+            .role_arn(&args.role_arn)
+            .set_hyper_parameters(Some(hp.to_map().into_iter().collect()))
+            .set_input_data_config(Some(channels))
+            .output_data_config(
+                OutputDataConfig::builder()
+                    .s3_output_path(&args.output)
+                    .build(),
+            )
+            .resource_config(
+                ResourceConfig::builder()
+                    .instance_type(TrainingInstanceType::from(args.instance_type.as_str()))
+                    .instance_count(args.instance_count)
+                    .volume_size_in_gb(args.volume_gb)
+                    .build(),
+            )
+            .stopping_condition(
+                StoppingCondition::builder()
+                    .max_runtime_in_seconds(args.max_runtime_seconds)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| explain(e, "CreateTrainingJob"))?;
+        println!("training job {job} created ({image})");
+        if args.wait {
+            wait_training(&client, &job, Duration::from_secs(args.poll_seconds)).await?;
+        } else {
+            println!(
+                "follow it with: aws sagemaker describe-training-job --training-job-name {job}"
+            );
+        }
+        anyhow::Ok(())
+    })
+}
+
+async fn wait_training(
+    client: &aws_sdk_sagemaker::Client,
+    job: &str,
+    poll: Duration,
+) -> anyhow::Result<()> {
+    let bar = spinner();
+    let mut last = String::new();
+    loop {
+        let d = client
+            .describe_training_job()
+            .training_job_name(job)
+            .send()
+            .await
+            .map_err(|e| explain(e, "DescribeTrainingJob"))?;
+        let status = d.training_job_status().map_or("Unknown", |s| s.as_str());
+        let secondary = d.secondary_status().map_or("", |s| s.as_str());
+        let detail = d
+            .secondary_status_transitions()
+            .last()
+            .and_then(|t| t.status_message())
+            .unwrap_or("");
+        let line = format!("{status} / {secondary}: {detail}");
+        if line != last {
+            bar.suspend(|| eprintln!("{job}: {line}"));
+            bar.set_message(format!("{job}: {status} / {secondary}"));
+            last = line;
+        }
+        match status {
+            "Completed" => {
+                bar.finish_and_clear();
+                for m in d.final_metric_data_list() {
+                    println!(
+                        "{} = {}",
+                        m.metric_name().unwrap_or("?"),
+                        m.value().map_or("-".to_string(), |v| v.to_string())
+                    );
+                }
+                let artifact = d
+                    .model_artifacts()
+                    .and_then(|a| a.s3_model_artifacts())
+                    .unwrap_or("-");
+                println!("model artifact: {artifact}");
+                println!(
+                    "deploy it with: ipinsights deploy --training-job {job} --endpoint <name>"
+                );
+                return Ok(());
+            }
+            "Failed" => bail!(
+                "training job {job} failed: {}",
+                d.failure_reason().unwrap_or("no reason given")
+            ),
+            "Stopped" => bail!("training job {job} was stopped"),
+            _ => {}
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(poll) => {}
+            _ = tokio::signal::ctrl_c() => {
+                if confirm(format!("\nstop training job {job}?")).await {
+                    client
+                        .stop_training_job()
+                        .training_job_name(job)
+                        .send()
+                        .await
+                        .map_err(|e| explain(e, "StopTrainingJob"))?;
+                    eprintln!("stopping {job}; waiting for it to stop (Ctrl-C again leaves it stopping)");
+                } else {
+                    bar.finish_and_clear();
+                    println!("{job} keeps running; follow it with: aws sagemaker describe-training-job --training-job-name {job}");
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+pub fn deploy(args: DeployArgs) -> anyhow::Result<()> {
+    check_name("--endpoint", &args.endpoint)?;
+    if let Some(mb) = args.serverless_memory
+        && (!(1024..=6144).contains(&mb) || mb % 1024 != 0)
+    {
+        bail!("--serverless-memory {mb}: SageMaker takes 1024, 2048, 3072, 4096, 5120 or 6144");
+    }
+    if let Some(m) = &args.model_data {
+        check_s3("--model-data", m)?;
+    }
+    tokio::runtime::Runtime::new()?.block_on(async {
+        let (client, region) = client().await?;
+        let image = image(&region)?;
+        let (model_data, role) = match &args.training_job {
+            Some(job) => {
+                let d = client
+                    .describe_training_job()
+                    .training_job_name(job)
+                    .send()
+                    .await
+                    .map_err(|e| explain(e, "DescribeTrainingJob"))?;
+                let artifact = d
+                    .model_artifacts()
+                    .and_then(|a| a.s3_model_artifacts())
+                    .map(str::to_string)
+                    .filter(|a| !a.is_empty())
+                    .with_context(|| {
+                        format!(
+                            "training job {job} has no model artifact (status {}): wait for it to complete",
+                            d.training_job_status().map_or("unknown", |s| s.as_str())
+                        )
+                    })?;
+                let role = args
+                    .role_arn
+                    .clone()
+                    .or_else(|| d.role_arn().map(str::to_string))
+                    .context("give --role-arn")?;
+                (artifact, role)
+            }
+            None => (
+                args.model_data.clone().context("give --training-job or --model-data")?,
+                args.role_arn
+                    .clone()
+                    .context("--model-data needs --role-arn (the role the model runs as)")?,
+            ),
+        };
+        // Endpoint names are at most 63 characters, like the model's; keep room for the time.
+        let stem: String = args.endpoint.chars().take(52).collect();
+        let name = format!("{}-{}", stem.trim_end_matches('-'), unix_now());
+        client
+            .create_model()
+            .model_name(&name)
+            .execution_role_arn(&role)
+            .primary_container(
+                ContainerDefinition::builder()
+                    .image(&image)
+                    .model_data_url(&model_data)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| explain(e, "CreateModel"))?;
+        println!("model {name} ({model_data})");
+        let variant = ProductionVariant::builder()
+            .variant_name("AllTraffic")
+            .model_name(&name);
+        let variant = match args.serverless_memory {
+            Some(mb) => variant.serverless_config(
+                ProductionVariantServerlessConfig::builder()
+                    .memory_size_in_mb(mb)
+                    .max_concurrency(args.serverless_concurrency)
+                    .build(),
+            ),
+            None => variant
+                .instance_type(ProductionVariantInstanceType::from(
+                    args.instance_type.as_str(),
+                ))
+                .initial_instance_count(args.instance_count)
+                .initial_variant_weight(1.0),
+        };
+        client
+            .create_endpoint_config()
+            .endpoint_config_name(&name)
+            .production_variants(variant.build())
+            .send()
+            .await
+            .map_err(|e| explain(e, "CreateEndpointConfig"))?;
+        println!("endpoint configuration {name}");
+
+        let exists = match client
+            .describe_endpoint()
+            .endpoint_name(&args.endpoint)
+            .send()
+            .await
+        {
+            Ok(_) => true,
+            // SageMaker answers an unknown endpoint with a ValidationException.
+            Err(e) if e.as_service_error().and_then(|s| s.code()) == Some("ValidationException") => false,
+            Err(e) => return Err(explain(e, "DescribeEndpoint")),
+        };
+        if exists {
+            client
+                .update_endpoint()
+                .endpoint_name(&args.endpoint)
+                .endpoint_config_name(&name)
+                .send()
+                .await
+                .map_err(|e| explain(e, "UpdateEndpoint"))?;
+            println!("endpoint {} updating in place", args.endpoint);
+        } else {
+            client
+                .create_endpoint()
+                .endpoint_name(&args.endpoint)
+                .endpoint_config_name(&name)
+                .send()
+                .await
+                .map_err(|e| explain(e, "CreateEndpoint"))?;
+            println!("endpoint {} creating", args.endpoint);
+        }
+        if args.no_wait {
+            return Ok(());
+        }
+        let bar = spinner();
+        let mut last = String::new();
+        loop {
+            let d = client
+                .describe_endpoint()
+                .endpoint_name(&args.endpoint)
+                .send()
+                .await
+                .map_err(|e| explain(e, "DescribeEndpoint"))?;
+            let status = d.endpoint_status().map_or("Unknown", |s| s.as_str()).to_string();
+            if status != last {
+                bar.set_message(format!("{}: {status}", args.endpoint));
+                last = status.clone();
+            }
+            match status.as_str() {
+                "InService" => {
+                    bar.finish_and_clear();
+                    println!(
+                        "endpoint {} InService; score with: ipinsights score --endpoint {} --input pairs.csv",
+                        args.endpoint, args.endpoint
+                    );
+                    return Ok(());
+                }
+                "Failed" | "UpdateRollbackFailed" | "OutOfService" => bail!(
+                    "endpoint {} is {status}: {}",
+                    args.endpoint,
+                    d.failure_reason().unwrap_or("no reason given")
+                ),
+                _ => tokio::time::sleep(Duration::from_secs(args.poll_seconds)).await,
+            }
+        }
+    })
+}
