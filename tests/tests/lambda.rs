@@ -554,8 +554,9 @@ async fn throttling_is_retried_and_persistent_failures_go_back_to_the_queue() {
         (format!("{p}1"), s3_body(bucket, key, None)),
         (format!("{p}garbage"), "{".to_string()),
     ];
-    // Two seconds of invocation: the margin leaves half a second of retries.
-    let (response, metrics) = handle_batch(invocation(sqs_event(&messages), 2), &deps)
+    // Five seconds of invocation: the margin leaves 3.5 s of retries (several, even on a
+    // loaded machine).
+    let (response, metrics) = handle_batch(invocation(sqs_event(&messages), 5), &deps)
         .await
         .unwrap();
     assert_eq!(failures(&response), BTreeSet::from([format!("{p}1")]));
