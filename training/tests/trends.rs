@@ -80,7 +80,12 @@ fn trends(root: &std::path::Path, extra: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_ipinsights"))
         .args(["trends", "--lake"])
         .arg(root)
-        .args(["--since", "2026-01-05", "--until", "2026-03-01"])
+        .args(["--since", "2026-01-05"])
+        .args(if extra.contains(&"--until") {
+            &[][..]
+        } else {
+            &["--until", "2026-03-01"][..]
+        })
         .args(extra)
         .output()
         .unwrap()
@@ -177,4 +182,126 @@ fn bad_window_is_an_error() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("after"));
+}
+
+/// The simulator's Security Hub findings: everything in its ground truth is found.
+#[test]
+fn finds_what_the_simulator_planted() {
+    for seed in 1..=5 {
+        planted_and_found(seed);
+    }
+}
+
+fn planted_and_found(seed: u64) {
+    use seclake::simulate::findings::{FindingsSimConfig, simulate_findings};
+    let tmp = tempfile::tempdir().unwrap();
+    let truth = simulate_findings(
+        &FindingsSimConfig {
+            seed,
+            first_day: FIRST_DAY,
+            days: 60,
+            account: "444455556666".into(),
+            region: "eu-west-1".into(),
+        },
+        tmp.path(),
+    )
+    .unwrap();
+    let out = trends(
+        tmp.path(),
+        &["--until", "2026-03-05", "--format", "json", "--top", "1"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let total: u32 = truth.series.iter().flat_map(|s| &s.counts).sum();
+    assert_eq!(r["findings_in_window"], total);
+    for planted in &truth.series {
+        let found = r["series"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["key"] == planted.key.as_str())
+            .unwrap_or_else(|| panic!("no series {}", planted.key));
+        match planted.kind.as_str() {
+            "growing" => assert_eq!(r["top_growing"][0], planted.key.as_str()),
+            "shrinking" => assert_eq!(r["top_shrinking"][0], planted.key.as_str()),
+            "outlier" => assert_eq!(
+                found["outlier_days"],
+                serde_json::json!(planted.outlier_days)
+            ),
+            kind => {
+                let direction = if kind == "shift-up" {
+                    "increase"
+                } else {
+                    "decrease"
+                };
+                let cps: Vec<&Value> = found["change_points"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|c| c["direction"] == direction)
+                    .collect();
+                assert_eq!(cps.len(), 1, "{kind}: {found}");
+                assert_eq!(
+                    cps[0]["day"],
+                    planted.shift_day.as_deref().unwrap(),
+                    "{kind}"
+                );
+            }
+        }
+    }
+}
+
+/// `ipinsights simulate --sh-findings-days` writes findings that `trends` reads back.
+#[test]
+fn simulate_writes_findings_for_trends() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sim = Command::new(env!("CARGO_BIN_EXE_ipinsights"))
+        .args(["simulate", "--out"])
+        .arg(tmp.path())
+        .args([
+            "--days",
+            "1",
+            "--rows-per-object",
+            "50",
+            "--sh-findings-days",
+            "35",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        sim.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sim.stderr)
+    );
+    let truth: Value = serde_json::from_slice(
+        &std::fs::read(tmp.path().join("sh-findings-ground-truth.json")).unwrap(),
+    )
+    .unwrap();
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(tmp.path().join("manifest.json")).unwrap()).unwrap();
+    let bucket = tmp.path().join(manifest["buckets"][0][1].as_str().unwrap());
+    let out = trends(&bucket, &["--format", "json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let keys: Vec<&Value> = r["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| &s["key"])
+        .collect();
+    for planted in truth["series"].as_array().unwrap() {
+        assert!(
+            keys.contains(&&planted["key"]),
+            "{} not in {keys:?}",
+            planted["key"]
+        );
+    }
 }

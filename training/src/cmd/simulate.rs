@@ -72,6 +72,11 @@ pub struct Args {
     /// Print one line per object on stderr.
     #[arg(long, short)]
     verbose: bool,
+    /// Also write Security Hub findings (SH_FINDINGS 1.0 and 2.0) over this many days from
+    /// --start-day (at least 28; 0: none) into the first region's bucket, with planted trends,
+    /// an outlier day and level shifts recorded in sh-findings-ground-truth.json.
+    #[arg(long, default_value_t = 0)]
+    sh_findings_days: u32,
 }
 
 /// 1234567 -> "1,234,567".
@@ -129,6 +134,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     })
     .with_context(|| format!("simulating a lake under {}", args.out.display()))?;
     let secs = started.elapsed().as_secs_f64();
+    if args.sh_findings_days > 0 {
+        write_sh_findings(&args.out, &cfg, &summary, args.sh_findings_days)?;
+    }
 
     let truth: simulate::GroundTruth = serde_json::from_str(
         &std::fs::read_to_string(&summary.ground_truth)
@@ -186,6 +194,49 @@ fn print_summary(
         "  SQS events:   {}/<n>.{{s3,eventbridge}}.json",
         summary.events_dir.display()
     )?;
+    Ok(())
+}
+
+/// Security Hub findings with known series next to the simulated lake (`ipinsights trends`).
+fn write_sh_findings(
+    out: &std::path::Path,
+    cfg: &SimConfig,
+    summary: &simulate::SimSummary,
+    days: u32,
+) -> anyhow::Result<()> {
+    let manifest: simulate::Manifest = serde_json::from_str(
+        &std::fs::read_to_string(&summary.manifest)
+            .with_context(|| format!("reading back {}", summary.manifest.display()))?,
+    )?;
+    let Some((region, bucket)) = manifest.buckets.first() else {
+        anyhow::bail!("the simulated lake has no bucket to put Security Hub findings in");
+    };
+    let account = manifest
+        .objects
+        .first()
+        .map(|o| o.account.clone())
+        .unwrap_or_else(|| manifest.lake_account.clone());
+    let first_day = trends::series::parse_day(&cfg.start_day)
+        .with_context(|| format!("--start-day {:?}", cfg.start_day))?;
+    let truth = simulate::findings::simulate_findings(
+        &simulate::findings::FindingsSimConfig {
+            seed: cfg.seed,
+            first_day,
+            days,
+            account,
+            region: region.clone(),
+        },
+        &out.join(bucket),
+    )?;
+    let path = out.join("sh-findings-ground-truth.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&truth)? + "\n")
+        .with_context(|| format!("writing {}", path.display()))?;
+    eprintln!(
+        "Security Hub findings: {} series over {days} days in {}, planted: {}",
+        truth.series.len(),
+        out.join(bucket).display(),
+        path.display()
+    );
     Ok(())
 }
 

@@ -47,6 +47,7 @@ mod columns;
 mod dns;
 mod estate;
 mod events;
+pub mod findings;
 mod schema;
 mod util;
 mod vpc;
