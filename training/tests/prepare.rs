@@ -1,5 +1,6 @@
 //! `ipinsights simulate` then `ipinsights prepare`, from a directory and through moto's S3.
 
+use e2e_tests::{moto_endpoint, s3_client};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -18,23 +19,6 @@ fn run(cmd: &mut Command) -> (String, String) {
     );
     assert!(out.status.success(), "{cmd:?} failed:\n{stderr}");
     (stdout, stderr)
-}
-
-/// The moto server `scripts/test.sh` started (`MOTO_ENDPOINT`). Without it the calling test is
-/// skipped, except under `CI=true`, where a missing server is a failure.
-fn moto_endpoint() -> Option<String> {
-    match std::env::var("MOTO_ENDPOINT") {
-        Ok(url) if url.starts_with("http://127.0.0.1:") => Some(url),
-        Ok(url) => panic!("MOTO_ENDPOINT must be on 127.0.0.1, got {url}"),
-        Err(_) => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "CI=true but MOTO_ENDPOINT is not set: run the tests through scripts/test.sh"
-            );
-            eprintln!("skipping: MOTO_ENDPOINT not set (scripts/test.sh starts moto)");
-            None
-        }
-    }
 }
 
 /// A 4-day simulated lake; returns its bucket directory.
@@ -198,19 +182,6 @@ fn prepare_from_a_directory() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
-    let config = aws_sdk_s3::Config::builder()
-        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-        .region(aws_sdk_s3::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_s3::config::Credentials::new(
-            "testing", "testing", None, None, "tests",
-        ))
-        .endpoint_url(endpoint)
-        .force_path_style(true)
-        .build();
-    aws_sdk_s3::Client::from_conf(config)
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! `ipinsights train` and `ipinsights deploy` against moto's SageMaker control plane: what
 //! the server recorded is exactly what the commands must send.
 
+use e2e_tests::moto_endpoint;
 use std::collections::HashMap;
 use std::process::{Command, Output};
 
@@ -18,23 +19,6 @@ fn ok(out: Output) -> String {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "failed:\n{stderr}");
     String::from_utf8_lossy(&out.stdout).to_string()
-}
-
-/// The moto server `scripts/test.sh` started (`MOTO_ENDPOINT`). Without it the calling test is
-/// skipped, except under `CI=true`, where a missing server is a failure.
-fn moto_endpoint() -> Option<String> {
-    match std::env::var("MOTO_ENDPOINT") {
-        Ok(url) if url.starts_with("http://127.0.0.1:") => Some(url),
-        Ok(url) => panic!("MOTO_ENDPOINT must be on 127.0.0.1, got {url}"),
-        Err(_) => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "CI=true but MOTO_ENDPOINT is not set: run the tests through scripts/test.sh"
-            );
-            eprintln!("skipping: MOTO_ENDPOINT not set (scripts/test.sh starts moto)");
-            None
-        }
-    }
 }
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/SageMakerExecutionRole";
