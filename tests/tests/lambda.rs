@@ -587,6 +587,42 @@ async fn throttling_is_retried_and_persistent_failures_go_back_to_the_queue() {
     assert_eq!(server.invocations(), 1);
 }
 
+/// One message for `bucket/key` through a proxy in front of moto whose GETs of `name` fail
+/// `times` times with S3's 500 `InternalError`.
+async fn through_failing_s3(
+    moto: &str,
+    runtime_url: &str,
+    name: &str,
+    times: u64,
+    prefix: &str,
+    bucket: &str,
+    key: &str,
+) -> (
+    fault_proxy::FaultProxy,
+    aws_lambda_events::event::sqs::SqsBatchResponse,
+    Metrics,
+) {
+    let proxy = fault_proxy::start(
+        moto,
+        fault_proxy::Fault {
+            path_contains: name.to_string(),
+            times,
+            ..Default::default()
+        },
+    )
+    .await;
+    let deps = endpoint_deps(
+        config(&[("ENDPOINT_NAME", "ipinsights-e2e")]),
+        &proxy.url,
+        runtime_url,
+    );
+    let messages = vec![(format!("{prefix}1"), s3_body(bucket, key, None))];
+    let (response, metrics) = handle_batch(invocation(sqs_event(&messages), 30), &deps)
+        .await
+        .unwrap();
+    (proxy, response, metrics)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_errors_are_retried_then_handed_back() {
     let Some(moto) = moto_endpoint() else { return };
@@ -597,25 +633,9 @@ async fn s3_errors_are_retried_then_handed_back() {
     let name = key.rsplit('/').next().unwrap().to_string();
 
     // One 500 from S3: the SDK retries it and the object is scored.
-    let proxy = fault_proxy::start(
-        &moto,
-        fault_proxy::Fault {
-            path_contains: name.clone(),
-            times: 1,
-            ..Default::default()
-        },
-    )
-    .await;
-    let deps = endpoint_deps(
-        config(&[("ENDPOINT_NAME", "ipinsights-e2e")]),
-        &proxy.url,
-        &url,
-    );
     let p = "s3-flaky-";
-    let messages = vec![(format!("{p}1"), s3_body(bucket, key, None))];
-    let (response, metrics) = handle_batch(invocation(sqs_event(&messages), 30), &deps)
-        .await
-        .unwrap();
+    let (proxy, response, metrics) =
+        through_failing_s3(&moto, &url, &name, 1, p, bucket, key).await;
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(proxy.failed(), 1);
     assert_eq!(metrics.objects_scored, 1);
@@ -625,25 +645,9 @@ async fn s3_errors_are_retried_then_handed_back() {
     );
 
     // S3 keeps failing: the message goes back to the queue, nothing is rejected.
-    let proxy = fault_proxy::start(
-        &moto,
-        fault_proxy::Fault {
-            path_contains: name,
-            times: u64::MAX,
-            ..Default::default()
-        },
-    )
-    .await;
-    let deps = endpoint_deps(
-        config(&[("ENDPOINT_NAME", "ipinsights-e2e")]),
-        &proxy.url,
-        &url,
-    );
     let p = "s3-down-";
-    let messages = vec![(format!("{p}1"), s3_body(bucket, key, None))];
-    let (response, _) = handle_batch(invocation(sqs_event(&messages), 30), &deps)
-        .await
-        .unwrap();
+    let (_proxy, response, _) =
+        through_failing_s3(&moto, &url, &name, u64::MAX, p, bucket, key).await;
     assert_eq!(failures(&response), BTreeSet::from([format!("{p}1")]));
     let recs = records(p);
     assert!(of_kind(&recs, "rejected").is_empty());
