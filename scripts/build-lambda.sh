@@ -13,14 +13,8 @@ root=$PWD
 cargo_lambda_version=1.9.2
 ziglang_version=0.17.1
 venv=${IPINSIGHTS_LAMBDA_VENV:-$root/.venv-lambda}
-stamp="$venv/.installed-cargo-lambda-$cargo_lambda_version-ziglang-$ziglang_version"
-if [ ! -e "$stamp" ]; then
-  echo "== installing cargo-lambda $cargo_lambda_version and ziglang $ziglang_version into $venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check \
-    "cargo-lambda==$cargo_lambda_version" "ziglang==$ziglang_version"
-  touch "$stamp"
-fi
+. scripts/venv.sh
+ensure_venv "$venv" "cargo-lambda==$cargo_lambda_version" "ziglang==$ziglang_version"
 # cargo-lambda finds Zig as `python3 -m ziglang`, with the first python3 on PATH: the venv's.
 export PATH="$venv/bin:$PATH"
 

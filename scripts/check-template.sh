@@ -11,14 +11,8 @@ root=$PWD
 sam_version=1.170.0
 cfn_lint_version=1.58.0
 venv=${IPINSIGHTS_SAM_VENV:-$root/.venv-sam}
-stamp="$venv/.installed-sam-$sam_version-cfn-lint-$cfn_lint_version"
-if [ ! -e "$stamp" ]; then
-  echo "== installing aws-sam-cli $sam_version and cfn-lint $cfn_lint_version into $venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check \
-    "aws-sam-cli==$sam_version" "cfn-lint==$cfn_lint_version"
-  touch "$stamp"
-fi
+. scripts/venv.sh
+ensure_venv "$venv" "aws-sam-cli==$sam_version" "cfn-lint==$cfn_lint_version"
 
 # Offline and quiet: no telemetry, no update check, no credentials or profile needed.
 export SAM_CLI_TELEMETRY=0

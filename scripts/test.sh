@@ -7,11 +7,9 @@ cd "$(dirname "$0")/.."
 root=$PWD
 
 venv=${IPINSIGHTS_TEST_VENV:-$root/.venv-test}
-if [ ! -x "$venv/bin/moto_server" ]; then
-  echo "== installing test tools into $venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r scripts/test-requirements.txt
-fi
+. scripts/venv.sh
+mapfile -t requirements < <(grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' scripts/test-requirements.txt)
+ensure_venv "$venv" "${requirements[@]}"
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
