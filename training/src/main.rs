@@ -1,5 +1,6 @@
 //! `ipinsights`: the companion CLI of the ipcheck Lambda.
 
+mod athena;
 mod cmd;
 
 use clap::{Parser, Subcommand};

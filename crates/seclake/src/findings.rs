@@ -184,16 +184,26 @@ pub fn write_findings(
         vec![account, region],
         None,
     ));
-    let batch = RecordBatch::try_from_iter(vec![
-        ("metadata", metadata),
-        ("time", time),
+    let mut columns = vec![("metadata", metadata), ("time", time)];
+    if v2 {
+        // Source version 2.0 carries the time again as a UTC timestamp; Athena prunes on it.
+        let time_dt: ArrayRef = Arc::new(
+            arrow_array::TimestampMillisecondArray::from_iter_values(
+                rows.iter().map(|r| r.time_ms),
+            )
+            .with_timezone("UTC"),
+        );
+        columns.push(("time_dt", time_dt));
+    }
+    columns.extend([
         (
             if v2 { "finding_info" } else { "finding" },
             wrap("types", types),
         ),
         ("severity", strs(&|r| r.severity.as_deref())),
         ("cloud", cloud),
-    ])?;
+    ]);
+    let batch = RecordBatch::try_from_iter(columns)?;
     let mut buf = Vec::new();
     let mut w = parquet::arrow::ArrowWriter::try_new(&mut buf, batch.schema(), None)?;
     w.write(&batch)?;

@@ -1,9 +1,11 @@
 //! Amazon Security Lake data access, in the order data flows through the scorer:
 //! [`notification`] (what the subscriber queue announces) -> [`key`] (where an object sits in the
 //! lake) -> [`object`] (reading it from S3 or disk) -> [`pairs`] (the (entity, IPv4) pairs in it).
-//! [`findings`] reads Security Hub findings for trend analysis.
+//! [`findings`] reads Security Hub findings for trend analysis; [`athena`] writes the same
+//! extraction and aggregation as Athena SQL for lakes beyond one machine.
 //! [`simulate`] writes a local lake with the physical layout of AWS's own objects.
 
+pub mod athena;
 pub mod findings;
 pub mod ipv4;
 pub mod key;

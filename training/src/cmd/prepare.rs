@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::athena::{Athena, AthenaArgs};
+use seclake::athena::{Filter, PairsQuery, Tables};
 use seclake::lake::{self, LakeRoot, Shuffler, Window};
 use seclake::{
     EventDay, ExtractOptions, ObjectReader, Pairing, ReadOptions, Source, SourceVersion,
@@ -21,6 +24,12 @@ shuffled; one row per distinct pair per object) and manifest.json (objects, rows
 distinct entities, recommended num_entity_vectors). The last --validation-days days of the
 window go to validation.csv (an out-of-time split).
 
+With --athena, Athena does the reading: one UNLOAD query over the Glue tables
+(amazon_security_lake_table_<region>_<source>_<1_0|2_0>) writes the same pairs (same drops,
+normalisation and per-object dedup, as SQL) as gzip CSV under <out>/athena/<run>/; they are then
+shuffled and split here exactly like local reads. 1.0 tables are pruned on eventday, 2.0
+tables on time_dt.
+
 Only the partitions of the window are listed (one listing per source, version, region,
 account and day), never the whole bucket. Memory stays bounded: a few objects are read at a
 time, and rows are spread over temporary bucket files that are shuffled one at a time (or,
@@ -31,13 +40,21 @@ Examples:
       --since 2026-01-01 --until 2026-01-28 --validation-days 3 --out s3://my-bucket/ipinsights/data/
   ipinsights prepare --lake demo-lake/aws-security-data-lake-us-east-1-sim --since 20260105 \\
       --until 20260111 --out data --max-pairs 1000000
+  ipinsights prepare --athena --database amazon_security_lake_glue_db_us_east_1 \\
+      --workgroup primary --since 2026-01-01 --until 2026-01-28 --output s3://my-bucket/ipinsights/data/
   ipinsights fit --train data/train.csv --validation data/validation.csv --out model.ipim"
 )]
 pub struct Args {
     /// The lake: s3://BUCKET[/prefix] or a directory holding aws/… (a bucket directory of
     /// `ipinsights simulate`).
-    #[arg(long)]
-    lake: String,
+    #[arg(long, required_unless_present = "athena", conflicts_with = "athena")]
+    lake: Option<String>,
+    /// Run the extraction as an Athena query over the lake's Glue tables instead of reading the
+    /// objects here (UNLOAD to CSV under --out, then shuffled and split here).
+    #[arg(long, requires = "database")]
+    athena: bool,
+    #[command(flatten)]
+    athena_args: AthenaArgs,
     /// Sources, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "VPC_FLOW,ROUTE53")]
     sources: Vec<Source>,
@@ -59,8 +76,8 @@ pub struct Args {
     /// Which endpoint fields make a pair: src, endpoint or peer (as `ipinsights pairs`).
     #[arg(long, default_value = "src")]
     pairing: Pairing,
-    /// Where to write: s3://BUCKET/prefix/ or a directory.
-    #[arg(long)]
+    /// Where to write: s3://BUCKET/prefix/ or a directory (with --athena: s3:// only).
+    #[arg(long, visible_alias = "output")]
     out: String,
     /// The last N days of the window become validation.csv (0: no validation file).
     #[arg(long, default_value_t = 1)]
@@ -110,7 +127,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 async fn prepare(args: Args) -> anyhow::Result<()> {
     let started = Instant::now();
-    let root = LakeRoot::parse(&args.lake)?;
     let out: seclake::ObjectLocation = args.out.parse().map_err(anyhow::Error::msg)?;
     let window = Window {
         sources: args.sources.clone(),
@@ -129,6 +145,14 @@ async fn prepare(args: Args) -> anyhow::Result<()> {
         );
     }
     let first_validation_day = days[days.len() - args.validation_days.max(1)];
+    if args.athena {
+        return prepare_athena(&args, out, first_validation_day, started).await;
+    }
+    let lake_arg = args
+        .lake
+        .clone()
+        .context("--lake is required without --athena")?;
+    let root = LakeRoot::parse(&lake_arg)?;
     let needs_s3 =
         matches!(root, LakeRoot::S3 { .. }) || matches!(out, seclake::ObjectLocation::S3 { .. });
     let s3 = if needs_s3 {
@@ -141,7 +165,7 @@ async fn prepare(args: Args) -> anyhow::Result<()> {
     if objects.is_empty() {
         bail!(
             "no objects in the window under {} ({} to {}, sources {:?}, versions {:?}{}{}): check --lake (it must hold aws/<SOURCE>/<version>/…), the dates and the filters",
-            args.lake,
+            lake_arg,
             args.since,
             args.until,
             args.sources
@@ -163,30 +187,7 @@ async fn prepare(args: Args) -> anyhow::Result<()> {
         );
     }
 
-    // Outputs are written locally first (a temporary directory when they go to S3).
-    let scratch = tempfile::tempdir().context("creating a temporary directory")?;
-    let out_dir: PathBuf = match &out {
-        seclake::ObjectLocation::Local(dir) => {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-            dir.clone()
-        }
-        seclake::ObjectLocation::S3 { .. } => scratch.path().join("out"),
-    };
-    std::fs::create_dir_all(&out_dir)?;
-    let shuffler = |name: &str, seed: u64| -> anyhow::Result<Shuffler> {
-        Ok(match args.max_pairs {
-            Some(cap) => Shuffler::reservoir(cap, seed),
-            None => {
-                let dir = scratch.path().join(name);
-                std::fs::create_dir_all(&dir)?;
-                Shuffler::external(&dir, args.shuffle_buckets, seed)?
-            }
-        })
-    };
-    let mut train_rows = shuffler("train", args.seed)?;
-    let mut validation_rows = shuffler("validation", args.seed.wrapping_add(1))?;
-    let (mut train, mut validation) = (Part::default(), Part::default());
-
+    let mut sink = Sink::new(&args, out)?;
     let bar = if !args.quiet && std::io::stderr().is_terminal() {
         let bar = ProgressBar::new(objects.len() as u64);
         bar.set_style(
@@ -214,7 +215,7 @@ async fn prepare(args: Args) -> anyhow::Result<()> {
         threads: (ReadOptions::default().threads / args.concurrency.max(1)).max(1),
         ..Default::default()
     };
-    let (mut rows_read, mut bytes_read, mut skipped) = (0u64, 0u64, 0u64);
+    let (mut rows_read, mut bytes_read) = (0u64, 0u64);
     // `buffered` keeps the listing's order, so the same seed writes the same files.
     let mut results = futures::stream::iter(objects.iter())
         .map(|o| {
@@ -228,143 +229,433 @@ async fn prepare(args: Args) -> anyhow::Result<()> {
             }
         })
         .buffered(args.concurrency.max(1));
-    let mut row = String::new();
     while let Some(result) = results.next().await {
         let (object, set) = result?;
         let is_validation =
             args.validation_days > 0 && object.key.event_day >= first_validation_day;
-        let (part, rows) = if is_validation {
-            (&mut validation, &mut validation_rows)
-        } else {
-            (&mut train, &mut train_rows)
-        };
+        let part = sink.part(is_validation);
         part.objects += 1;
         part.rows_read += set.stats.rows;
         rows_read += set.stats.rows;
         bytes_read += set.stats.bytes_read;
         for pair in &set.pairs {
-            // A comma, quote or newline in an entity would break the CSV; instance ids have none.
-            if pair.entity.contains([',', '"', '\n', '\r']) {
-                skipped += 1;
-                continue;
-            }
-            row.clear();
-            use std::fmt::Write;
-            let _ = write!(row, "{},{}", pair.entity, pair.ip);
-            rows.push(&row)?;
-            if !part.entities.contains(&pair.entity) {
-                part.entities.insert(pair.entity.clone());
-            }
+            sink.push(&pair.entity, pair.ip, is_validation)?;
         }
-        bar.set_message(format!(
-            "{} pairs",
-            train_rows.seen() + validation_rows.seen()
-        ));
+        bar.set_message(format!("{} pairs", sink.seen()));
         bar.inc(1);
     }
     bar.finish_and_clear();
-
-    let train_path = out_dir.join("train.csv");
-    train.pairs = write_shuffled(train_rows, &train_path)?;
-    let validation_path = out_dir.join("validation.csv");
-    if args.validation_days > 0 {
-        validation.pairs = write_shuffled(validation_rows, &validation_path)?;
-    }
-    if train.pairs == 0 {
-        bail!(
-            "the window's {} objects ({} rows) gave no (entity, IPv4) pairs for training: try another --pairing or a wider window",
-            objects.len(),
-            rows_read
-        );
-    }
-    let distinct: HashSet<&Arc<str>> = train.entities.iter().chain(&validation.entities).collect();
-    let distinct = distinct.len();
-    train.distinct_entities = train.entities.len();
-    validation.distinct_entities = validation.entities.len();
-    let secs = started.elapsed().as_secs_f64();
-
-    let (train_url, validation_url, manifest_url) = match &out {
-        seclake::ObjectLocation::Local(_) => (
-            train_path.display().to_string(),
-            validation_path.display().to_string(),
-            out_dir.join("manifest.json").display().to_string(),
-        ),
-        seclake::ObjectLocation::S3 { bucket, key } => {
-            let prefix = lake::dir_prefix(key);
-            let url = |name: &str| format!("s3://{bucket}/{prefix}{name}");
-            (
-                url("train.csv"),
-                url("validation.csv"),
-                url("manifest.json"),
-            )
-        }
-    };
-    let manifest = serde_json::json!({
-        "lake": args.lake,
-        "window": {
-            "since": args.since,
-            "until": args.until,
-            "validation_from": (args.validation_days > 0).then_some(first_validation_day),
-            "sources": args.sources,
-            "versions": args.versions,
-            "regions": args.regions,
-            "accounts": args.accounts,
-        },
-        "pairing": args.pairing.to_string(),
+    let summary = format!("{} objects, {} rows", objects.len(), rows_read);
+    let source = serde_json::json!({
+        "lake": lake_arg,
         "objects": objects.len(),
         "rows": rows_read,
         "bytes_read": bytes_read,
-        "pairs": train.pairs + validation.pairs,
-        "skipped_unsafe_entities": skipped,
-        "distinct_entities": distinct,
-        "recommended_num_entity_vectors": 2 * distinct,
-        "train": { "url": train_url, "stats": train },
-        "validation": (args.validation_days > 0).then(|| serde_json::json!({ "url": validation_url, "stats": validation })),
-        "max_pairs": args.max_pairs,
-        "seed": args.seed,
-        "seconds": secs,
     });
-    let manifest_path = out_dir.join("manifest.json");
-    let mut manifest_bytes = serde_json::to_vec_pretty(&manifest)?;
-    manifest_bytes.push(b'\n');
-    std::fs::write(&manifest_path, manifest_bytes)
-        .with_context(|| format!("writing {}", manifest_path.display()))?;
+    sink.finish(
+        &args,
+        first_validation_day,
+        s3.as_ref(),
+        source,
+        &summary,
+        started,
+    )
+    .await
+}
 
-    if let (seclake::ObjectLocation::S3 { bucket, key }, Some(client)) = (&out, &s3) {
-        let prefix = lake::dir_prefix(key);
-        let mut files = vec![
-            ("train.csv", &train_path),
-            ("manifest.json", &manifest_path),
-        ];
-        if args.validation_days > 0 {
-            files.insert(1, ("validation.csv", &validation_path));
-        }
-        for (name, path) in files {
-            lake::upload_file(client, path, bucket, &format!("{prefix}{name}"), 16 << 20).await?;
-        }
-    }
-
-    eprintln!(
-        "{} objects, {} rows -> {} training pairs{}, {} distinct entities (num_entity_vectors {}) in {:.1} s ({:.0} pairs/s)",
-        objects.len(),
-        rows_read,
-        train.pairs,
-        if args.validation_days > 0 {
-            format!(", {} validation pairs", validation.pairs)
-        } else {
-            String::new()
+/// `prepare --athena`: one UNLOAD query does the reading; its CSV goes through the same sink.
+async fn prepare_athena(
+    args: &Args,
+    out: seclake::ObjectLocation,
+    first_validation_day: EventDay,
+    started: Instant,
+) -> anyhow::Result<()> {
+    let seclake::ObjectLocation::S3 { bucket, key } = &out else {
+        bail!(
+            "--athena writes through S3: give --out s3://BUCKET/prefix/ (Athena's UNLOAD cannot write to a local directory)"
+        );
+    };
+    let database = args
+        .athena_args
+        .database
+        .clone()
+        .context("--athena needs --database")?;
+    let config = aws_config::load_from_env().await;
+    let region = match (&args.athena_args.table_region, Tables::region_of_database(&database)) {
+        (Some(r), _) => r.clone(),
+        (None, Some(r)) => r,
+        (None, None) => config.region().map(|r| r.to_string()).context(
+            "no --table-region, and the database name does not carry one: give --table-region us-east-1",
+        )?,
+    };
+    let tables = Tables::new(&database, &region)?;
+    let select = PairsQuery {
+        tables: tables.clone(),
+        sources: args.sources.clone(),
+        versions: args.versions.clone(),
+        filter: Filter {
+            since: args.since,
+            until: args.until,
+            regions: args.regions.clone(),
+            accounts: args.accounts.clone(),
         },
-        distinct,
-        2 * distinct,
-        secs,
-        (train.pairs + validation.pairs) as f64 / secs.max(1e-9)
-    );
-    println!("{train_url}");
-    if args.validation_days > 0 {
-        println!("{validation_url}");
+        pairing: args.pairing,
     }
-    println!("{manifest_url}");
-    Ok(())
+    .select()?;
+    let prefix = lake::dir_prefix(key);
+    // UNLOAD refuses a location that holds anything: every run gets its own.
+    let run = format!(
+        "{}-{:08x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or_default(),
+        rand_suffix()
+    );
+    let unload_prefix = format!("{prefix}athena/{run}/");
+    let location = format!("s3://{bucket}/{unload_prefix}");
+    let athena = Athena::new(
+        &config,
+        &database,
+        &args.athena_args,
+        Some(format!("s3://{bucket}/{prefix}athena/results/")),
+        args.quiet,
+    );
+    let finished = athena
+        .run(
+            &seclake::athena::unload_csv(&select, &location),
+            "pairs UNLOAD",
+        )
+        .await?;
+
+    let s3 = seclake::s3_client(&config);
+    let mut files = Vec::new();
+    let mut pages = s3
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(&unload_prefix)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.with_context(|| format!("listing {location}"))?;
+        for o in page.contents.unwrap_or_default() {
+            if let Some(k) = o.key {
+                files.push(k);
+            }
+        }
+    }
+    files.sort();
+    let mut sink = Sink::new(args, out.clone())?;
+    let scratch = tempfile::tempdir().context("creating a temporary directory")?;
+    let mut bad_lines = 0u64;
+    let mut line = String::new();
+    for file in &files {
+        // Downloaded to disk first, so memory does not grow with the size of a file.
+        let local = scratch.path().join("part");
+        let mut body = s3
+            .get_object()
+            .bucket(bucket)
+            .key(file)
+            .send()
+            .await
+            .with_context(|| format!("reading s3://{bucket}/{file}"))?
+            .body;
+        let mut w = tokio::fs::File::create(&local).await?;
+        while let Some(chunk) = body
+            .try_next()
+            .await
+            .with_context(|| format!("reading s3://{bucket}/{file}"))?
+        {
+            tokio::io::AsyncWriteExt::write_all(&mut w, &chunk).await?;
+        }
+        tokio::io::AsyncWriteExt::flush(&mut w).await?;
+        drop(w);
+        let mut reader = open_csv_part(&local)?;
+        loop {
+            line.clear();
+            if std::io::BufRead::read_line(&mut reader, &mut line)
+                .with_context(|| format!("decoding s3://{bucket}/{file}"))?
+                == 0
+            {
+                break;
+            }
+            let row = line.trim_end_matches(['\n', '\r']);
+            if row.is_empty() {
+                continue;
+            }
+            let fields: Vec<&str> = row.split(',').collect();
+            let (entity, ip, day) = match fields[..] {
+                [e, ip, day] => (e, ip, day),
+                _ => {
+                    bad_lines += 1;
+                    continue;
+                }
+            };
+            let (Ok(ip), Ok(day)) = (ip.parse::<std::net::Ipv4Addr>(), EventDay::parse(day)) else {
+                bad_lines += 1;
+                continue;
+            };
+            let is_validation = args.validation_days > 0 && day >= first_validation_day;
+            sink.push(entity, ip, is_validation)?;
+        }
+    }
+    if bad_lines > 0 {
+        tracing::warn!(
+            bad_lines,
+            "skipped UNLOAD lines that are not entity,ip,YYYYMMDD"
+        );
+        eprintln!("warning: skipped {bad_lines} UNLOAD lines that are not entity,ip,YYYYMMDD");
+    }
+    let summary = format!(
+        "Athena query {} ({} files)",
+        finished.query_execution_id,
+        files.len()
+    );
+    let source = serde_json::json!({
+        "athena": {
+            "database": database,
+            "workgroup": args.athena_args.workgroup,
+            "table_region": tables.region_suffix,
+            "unload": location,
+            "files": files.len(),
+            "bad_lines": bad_lines,
+            "query": finished,
+        },
+    });
+    sink.finish(
+        args,
+        first_validation_day,
+        Some(&s3),
+        source,
+        &summary,
+        started,
+    )
+    .await
+}
+
+/// A few random bits for run names (no RNG dependency needed for this).
+fn rand_suffix() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.finish() as u32
+}
+
+/// An UNLOAD part file, gunzipped when it is gzip (Athena's default for text).
+fn open_csv_part(path: &Path) -> anyhow::Result<Box<dyn std::io::BufRead>> {
+    use std::io::Read;
+    let mut magic = [0u8; 2];
+    let n = std::fs::File::open(path)?.read(&mut magic)?;
+    let file = std::fs::File::open(path)?;
+    Ok(if n == 2 && magic == [0x1f, 0x8b] {
+        Box::new(std::io::BufReader::new(flate2::read::MultiGzDecoder::new(
+            file,
+        )))
+    } else {
+        Box::new(std::io::BufReader::new(file))
+    })
+}
+
+/// Where pairs go: two shufflers (training and validation), their counts, then the files, the
+/// manifest and the upload.
+struct Sink {
+    out: seclake::ObjectLocation,
+    scratch: tempfile::TempDir,
+    out_dir: PathBuf,
+    train_rows: Shuffler,
+    validation_rows: Shuffler,
+    train: Part,
+    validation: Part,
+    skipped: u64,
+    row: String,
+}
+
+impl Sink {
+    fn new(args: &Args, out: seclake::ObjectLocation) -> anyhow::Result<Sink> {
+        // Outputs are written locally first (a temporary directory when they go to S3).
+        let scratch = tempfile::tempdir().context("creating a temporary directory")?;
+        let out_dir: PathBuf = match &out {
+            seclake::ObjectLocation::Local(dir) => {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+                dir.clone()
+            }
+            seclake::ObjectLocation::S3 { .. } => scratch.path().join("out"),
+        };
+        std::fs::create_dir_all(&out_dir)?;
+        let shuffler = |name: &str, seed: u64| -> anyhow::Result<Shuffler> {
+            Ok(match args.max_pairs {
+                Some(cap) => Shuffler::reservoir(cap, seed),
+                None => {
+                    let dir = scratch.path().join(name);
+                    std::fs::create_dir_all(&dir)?;
+                    Shuffler::external(&dir, args.shuffle_buckets, seed)?
+                }
+            })
+        };
+        Ok(Sink {
+            train_rows: shuffler("train", args.seed)?,
+            validation_rows: shuffler("validation", args.seed.wrapping_add(1))?,
+            out,
+            scratch,
+            out_dir,
+            train: Part::default(),
+            validation: Part::default(),
+            skipped: 0,
+            row: String::new(),
+        })
+    }
+
+    fn part(&mut self, validation: bool) -> &mut Part {
+        if validation {
+            &mut self.validation
+        } else {
+            &mut self.train
+        }
+    }
+
+    fn seen(&self) -> u64 {
+        self.train_rows.seen() + self.validation_rows.seen()
+    }
+
+    fn push(
+        &mut self,
+        entity: &str,
+        ip: std::net::Ipv4Addr,
+        validation: bool,
+    ) -> anyhow::Result<()> {
+        // A comma, quote or newline in an entity would break the CSV; instance ids have none.
+        if entity.contains([',', '"', '\n', '\r']) {
+            self.skipped += 1;
+            return Ok(());
+        }
+        self.row.clear();
+        use std::fmt::Write;
+        let _ = write!(self.row, "{entity},{ip}");
+        let (part, rows) = if validation {
+            (&mut self.validation, &mut self.validation_rows)
+        } else {
+            (&mut self.train, &mut self.train_rows)
+        };
+        rows.push(&self.row)?;
+        if !part.entities.contains(entity) {
+            part.entities.insert(Arc::from(entity));
+        }
+        Ok(())
+    }
+
+    async fn finish(
+        mut self,
+        args: &Args,
+        first_validation_day: EventDay,
+        s3: Option<&aws_sdk_s3::Client>,
+        source: serde_json::Value,
+        summary: &str,
+        started: Instant,
+    ) -> anyhow::Result<()> {
+        let out_dir = self.out_dir.clone();
+        let train_path = out_dir.join("train.csv");
+        self.train.pairs = write_shuffled(self.train_rows, &train_path)?;
+        let validation_path = out_dir.join("validation.csv");
+        if args.validation_days > 0 {
+            self.validation.pairs = write_shuffled(self.validation_rows, &validation_path)?;
+        }
+        let (mut train, mut validation) = (self.train, self.validation);
+        if train.pairs == 0 {
+            bail!(
+                "{summary} gave no (entity, IPv4) pairs for training: try another --pairing or a wider window"
+            );
+        }
+        let distinct: HashSet<&Arc<str>> =
+            train.entities.iter().chain(&validation.entities).collect();
+        let distinct = distinct.len();
+        train.distinct_entities = train.entities.len();
+        validation.distinct_entities = validation.entities.len();
+        let secs = started.elapsed().as_secs_f64();
+
+        let (train_url, validation_url, manifest_url) = match &self.out {
+            seclake::ObjectLocation::Local(_) => (
+                train_path.display().to_string(),
+                validation_path.display().to_string(),
+                out_dir.join("manifest.json").display().to_string(),
+            ),
+            seclake::ObjectLocation::S3 { bucket, key } => {
+                let prefix = lake::dir_prefix(key);
+                let url = |name: &str| format!("s3://{bucket}/{prefix}{name}");
+                (
+                    url("train.csv"),
+                    url("validation.csv"),
+                    url("manifest.json"),
+                )
+            }
+        };
+        let mut manifest = serde_json::json!({
+            "window": {
+                "since": args.since,
+                "until": args.until,
+                "validation_from": (args.validation_days > 0).then_some(first_validation_day),
+                "sources": args.sources,
+                "versions": args.versions,
+                "regions": args.regions,
+                "accounts": args.accounts,
+            },
+            "pairing": args.pairing.to_string(),
+            "pairs": train.pairs + validation.pairs,
+            "skipped_unsafe_entities": self.skipped,
+            "distinct_entities": distinct,
+            "recommended_num_entity_vectors": 2 * distinct,
+            "train": { "url": train_url, "stats": train },
+            "validation": (args.validation_days > 0).then(|| serde_json::json!({ "url": validation_url, "stats": validation })),
+            "max_pairs": args.max_pairs,
+            "seed": args.seed,
+            "seconds": secs,
+        });
+        if let (Some(m), serde_json::Value::Object(extra)) = (manifest.as_object_mut(), source) {
+            m.extend(extra);
+        }
+        let manifest_path = out_dir.join("manifest.json");
+        let mut manifest_bytes = serde_json::to_vec_pretty(&manifest)?;
+        manifest_bytes.push(b'\n');
+        std::fs::write(&manifest_path, manifest_bytes)
+            .with_context(|| format!("writing {}", manifest_path.display()))?;
+
+        if let seclake::ObjectLocation::S3 { bucket, key } = &self.out {
+            let client = s3.context("an S3 output without an S3 client")?;
+            let prefix = lake::dir_prefix(key);
+            let mut files = vec![
+                ("train.csv", &train_path),
+                ("manifest.json", &manifest_path),
+            ];
+            if args.validation_days > 0 {
+                files.insert(1, ("validation.csv", &validation_path));
+            }
+            for (name, path) in files {
+                lake::upload_file(client, path, bucket, &format!("{prefix}{name}"), 16 << 20)
+                    .await?;
+            }
+        }
+        drop(self.scratch);
+
+        eprintln!(
+            "{summary} -> {} training pairs{}, {} distinct entities (num_entity_vectors {}) in {:.1} s ({:.0} pairs/s)",
+            train.pairs,
+            if args.validation_days > 0 {
+                format!(", {} validation pairs", validation.pairs)
+            } else {
+                String::new()
+            },
+            distinct,
+            2 * distinct,
+            secs,
+            (train.pairs + validation.pairs) as f64 / secs.max(1e-9)
+        );
+        println!("{train_url}");
+        if args.validation_days > 0 {
+            println!("{validation_url}");
+        }
+        println!("{manifest_url}");
+        Ok(())
+    }
 }
 
 fn write_shuffled(rows: Shuffler, path: &Path) -> anyhow::Result<u64> {

@@ -10,6 +10,8 @@ use seclake::findings::{Finding, read_findings};
 use seclake::lake::{self, LakeRoot, Window};
 use seclake::{EventDay, ObjectLocation, Source, SourceVersion};
 use serde::Serialize;
+
+use crate::athena::{Athena, AthenaArgs, Finished};
 use trends::series::{format_day, parse_day};
 use trends::{
     ChangePoint, CusumConfig, DailySeries, MannKendall, OutlierConfig, OutlierReport, OutlierRule,
@@ -20,15 +22,28 @@ use trends::{
   ipinsights trends --lake s3://aws-security-data-lake-us-east-1-abc --since 2026-01-01 --until 2026-03-31
   ipinsights trends --lake demo-lake/aws-security-data-lake-us-east-1-sim --since 20260105 \\
       --until 20260220 --key product,severity --format json
+  ipinsights trends --athena --database amazon_security_lake_glue_db_us_east_1 \\
+      --workgroup primary --athena-results s3://my-athena-results/ --since 2026-01-01 --until 2026-03-31
 
 Series: findings per UTC day of `time`, per key, zero-filled between the first and the last day
 the key was seen; series shorter than --min-days are skipped. Findings missing a key field are
-left out (as the AWS sample's SQL drops NULL keys) and counted.")]
+left out (as the AWS sample's SQL drops NULL keys) and counted. With --athena the same counts
+come from one GROUP BY query (1.0 tables pruned on eventday, 2.0 tables on time_dt, one day
+beyond --until for late findings).")]
 pub struct Args {
     /// The lake: s3://BUCKET[/prefix] or a directory holding aws/SH_FINDINGS/… ; a directory
     /// without aws/ is searched for .parquet files instead.
-    #[arg(long)]
-    lake: String,
+    #[arg(long, required_unless_present = "athena", conflicts_with = "athena")]
+    lake: Option<String>,
+    /// Count findings per day and key with an Athena query over the lake's sh_findings Glue
+    /// tables instead of reading the objects here (only the daily counts come back).
+    #[arg(long, requires = "database")]
+    athena: bool,
+    #[command(flatten)]
+    athena_args: AthenaArgs,
+    /// No progress display.
+    #[arg(long, short)]
+    quiet: bool,
     /// First day, YYYYMMDD or YYYY-MM-DD.
     #[arg(long)]
     since: String,
@@ -86,6 +101,17 @@ pub enum KeyField {
 }
 
 impl KeyField {
+    fn field(self) -> seclake::athena::FindingField {
+        use seclake::athena::FindingField;
+        match self {
+            KeyField::Product => FindingField::Product,
+            KeyField::Type => FindingField::Type,
+            KeyField::Severity => FindingField::Severity,
+            KeyField::Account => FindingField::Account,
+            KeyField::Region => FindingField::Region,
+        }
+    }
+
     fn get(self, f: &Finding) -> Option<&str> {
         match self {
             KeyField::Product => f.product_feature.as_deref(),
@@ -151,6 +177,9 @@ struct Report {
     findings: usize,
     findings_in_window: usize,
     findings_without_key: usize,
+    /// The query that counted, with --athena.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    athena: Option<Finished>,
     series_skipped_short: usize,
     outlier_rule: String,
     cusum: CusumConfig,
@@ -173,8 +202,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let (objects, findings) = runtime.block_on(load(&args, since, until))?;
-    let mut report = analyse(&args, since, until, objects, &findings);
+    let counts = if args.athena {
+        runtime.block_on(count_athena(&args, since, until))?
+    } else {
+        let (objects, findings) = runtime.block_on(load(&args, since, until))?;
+        count_findings(&args, since, until, objects, &findings)
+    };
+    let mut report = analyse(&args, since, until, counts);
     if let Some(dir) = &args.plots {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         for (i, x) in report.series.iter_mut().enumerate() {
@@ -209,7 +243,11 @@ fn event_day(day: i64) -> anyhow::Result<EventDay> {
 
 /// Reads the findings objects of the window: `(objects read, findings)`.
 async fn load(args: &Args, since: i64, until: i64) -> anyhow::Result<(usize, Vec<Finding>)> {
-    let root = LakeRoot::parse(&args.lake)?;
+    let root = LakeRoot::parse(
+        args.lake
+            .as_deref()
+            .context("--lake is required without --athena")?,
+    )?;
     if let LakeRoot::Local(dir) = &root
         && !dir.join("aws").is_dir()
     {
@@ -286,7 +324,24 @@ fn walk_parquet(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn analyse(args: &Args, since: i64, until: i64, objects: usize, findings: &[Finding]) -> Report {
+/// Findings counted per key and time, before the series are built.
+struct Counts {
+    /// `(key, time in ms, findings)`.
+    events: Vec<(String, i64, f64)>,
+    objects: usize,
+    findings: usize,
+    in_window: usize,
+    without_key: usize,
+    athena: Option<Finished>,
+}
+
+fn count_findings(
+    args: &Args,
+    since: i64,
+    until: i64,
+    objects: usize,
+    findings: &[Finding],
+) -> Counts {
     let (start_ms, end_ms) = (since * 86_400_000, (until + 1) * 86_400_000);
     let mut in_window = 0;
     let mut without_key = 0;
@@ -302,6 +357,86 @@ fn analyse(args: &Args, since: i64, until: i64, objects: usize, findings: &[Find
             None => without_key += 1,
         }
     }
+    Counts {
+        events,
+        objects,
+        findings: findings.len(),
+        in_window,
+        without_key,
+        athena: None,
+    }
+}
+
+/// The same counts from Athena: one GROUP BY over the sh_findings tables.
+async fn count_athena(args: &Args, since: i64, until: i64) -> anyhow::Result<Counts> {
+    let database = args
+        .athena_args
+        .database
+        .clone()
+        .context("--athena needs --database")?;
+    let config = aws_config::load_from_env().await;
+    let region = match (
+        &args.athena_args.table_region,
+        seclake::athena::Tables::region_of_database(&database),
+    ) {
+        (Some(r), _) => r.clone(),
+        (None, Some(r)) => r,
+        (None, None) => config.region().map(|r| r.to_string()).context(
+            "no --table-region, and the database name does not carry one: give --table-region us-east-1",
+        )?,
+    };
+    let select = seclake::athena::FindingsQuery {
+        tables: seclake::athena::Tables::new(&database, &region)?,
+        versions: args.versions.clone(),
+        filter: seclake::athena::Filter {
+            since: event_day(since)?,
+            until: event_day(until)?,
+            regions: None,
+            accounts: None,
+        },
+        key: args.key.iter().map(|k| k.field()).collect(),
+    }
+    .select()?;
+    let athena = Athena::new(&config, &database, &args.athena_args, None, args.quiet);
+    let finished = athena.run(&select, "findings per day").await?;
+    let rows = athena
+        .rows(&finished.query_execution_id, &["key", "day", "findings"])
+        .await?;
+    let (mut events, mut in_window, mut without_key) = (Vec::new(), 0usize, 0usize);
+    for row in rows {
+        let day: i64 = row[1]
+            .as_deref()
+            .and_then(|d| d.parse().ok())
+            .with_context(|| format!("Athena returned day {:?}, expected a day number", row[1]))?;
+        let n: usize = row[2]
+            .as_deref()
+            .and_then(|d| d.parse().ok())
+            .with_context(|| format!("Athena returned count {:?}", row[2]))?;
+        in_window += n;
+        match &row[0] {
+            Some(key) => events.push((key.clone(), day * 86_400_000, n as f64)),
+            None => without_key += n,
+        }
+    }
+    Ok(Counts {
+        events,
+        objects: 0,
+        findings: in_window,
+        in_window,
+        without_key,
+        athena: Some(finished),
+    })
+}
+
+fn analyse(args: &Args, since: i64, until: i64, counts: Counts) -> Report {
+    let Counts {
+        events,
+        objects,
+        findings,
+        in_window,
+        without_key,
+        athena,
+    } = counts;
     let all = trends::group_daily(events, 1);
     let skipped = all.iter().filter(|s| s.len() < args.min_days).count();
     let series: Vec<DailySeries> = all
@@ -368,9 +503,10 @@ fn analyse(args: &Args, since: i64, until: i64, objects: usize, findings: &[Find
         until: format_day(until),
         key: args.key.clone(),
         objects,
-        findings: findings.len(),
+        findings,
         findings_in_window: in_window,
         findings_without_key: without_key,
+        athena,
         series_skipped_short: skipped,
         outlier_rule: ocfg.rule.describe(ocfg.mult, ocfg.extrapolate_trend),
         cusum: ccfg,
@@ -386,10 +522,13 @@ fn table(r: &Report) -> String {
         r.series.iter().map(|x| (x.key.as_str(), x)).collect();
     let _ = writeln!(
         s,
-        "Security Hub findings {} to {}: {} objects, {} findings in the window ({} without a key), {} series ({} shorter than the minimum skipped)",
+        "Security Hub findings {} to {}: {}, {} findings in the window ({} without a key), {} series ({} shorter than the minimum skipped)",
         r.since,
         r.until,
-        r.objects,
+        match &r.athena {
+            Some(a) => format!("Athena query {}", a.query_execution_id),
+            None => format!("{} objects", r.objects),
+        },
         r.findings_in_window,
         r.findings_without_key,
         r.series.len(),

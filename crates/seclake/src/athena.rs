@@ -1,0 +1,513 @@
+//! Athena SQL over the Security Lake Glue tables, for lakes too large for one machine.
+//!
+//! The queries do in SQL what [`crate::pairs`] and [`crate::findings`] do in process, so both
+//! paths give the same pairs and the same daily counts:
+//!
+//! - [`PairsQuery`]: the (entity, IPv4) pairs of a window, one row per distinct pair per object
+//!   (`"$path"`), with the same drops (null, empty or `-` entity or address, IPv6, not an address)
+//!   and the same normalisation (`012.000.1.2` → `12.0.1.2`, `::ffff:1.2.3.4` → `1.2.3.4`).
+//!   Entities with a comma, quote or line break are left out, as the CSV writer does.
+//! - [`FindingsQuery`]: Security Hub findings per UTC day of `time` and series key.
+//!
+//! Tables are `amazon_security_lake_table_<region>_<source>_<1_0|2_0>`. Source version 1.0
+//! tables are pruned on their `eventday` partition; 2.0 tables on `time_dt`, as AWS's example
+//! queries for source version 2 do. Only this module writes SQL, and every value put into it
+//! is a validated day, a quoted literal or a quoted identifier.
+//!
+//! The SQL sticks to functions that Athena (Trino) has; the test suite runs the same text in
+//! DuckDB with a few renames (see `training/tests/athena.rs`) against the simulated lake.
+
+use std::fmt::Write as _;
+
+use crate::{EventDay, Pairing, Source, SourceVersion};
+
+/// A query that cannot be built from the arguments.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum QueryError {
+    #[error("{0} has no Glue table for pairs (only VPC_FLOW and ROUTE53 do)")]
+    UnsupportedSource(String),
+    #[error("no sources or no versions given")]
+    Empty,
+    #[error("--since {since} is after --until {until}")]
+    Window { since: EventDay, until: EventDay },
+    #[error("{0:?} is not a Glue region suffix (expected something like us_east_1 or us-east-1)")]
+    Region(String),
+}
+
+/// Where the Security Lake tables are: the Glue database and the region suffix of its tables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tables {
+    /// The Glue database (or a Lake Formation resource link to it).
+    pub database: String,
+    /// `us_east_1` in `amazon_security_lake_table_us_east_1_vpc_flow_1_0`.
+    pub region_suffix: String,
+}
+
+impl Tables {
+    /// `region` may be `us-east-1` or `us_east_1`.
+    pub fn new(database: &str, region: &str) -> Result<Tables, QueryError> {
+        let suffix = region.replace('-', "_").to_ascii_lowercase();
+        let ok = !suffix.is_empty()
+            && suffix
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if !ok {
+            return Err(QueryError::Region(region.to_string()));
+        }
+        Ok(Tables {
+            database: database.to_string(),
+            region_suffix: suffix,
+        })
+    }
+
+    /// The region suffix in a Security Lake database name
+    /// (`amazon_security_lake_glue_db_us_east_1` → `us_east_1`).
+    pub fn region_of_database(database: &str) -> Option<String> {
+        let rest = database.strip_prefix("amazon_security_lake_glue_db_")?;
+        let ok = !rest.is_empty()
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        ok.then(|| rest.to_string())
+    }
+
+    /// `"database"."amazon_security_lake_table_<region>_<source>_<1_0|2_0>"`.
+    pub fn table(&self, source: &Source, version: SourceVersion) -> String {
+        format!(
+            "{}.{}",
+            quote_ident(&self.database),
+            quote_ident(&format!(
+                "amazon_security_lake_table_{}_{}_{}",
+                self.region_suffix,
+                source.as_str().to_ascii_lowercase(),
+                version.as_str().replace('.', "_")
+            ))
+        )
+    }
+}
+
+/// A SQL string literal.
+pub fn quote_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// A SQL identifier.
+pub fn quote_ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+/// `UNLOAD (select) TO 'location' WITH (format = 'TEXTFILE', field_delimiter = ',')`: headerless
+/// CSV files (GZIP-compressed, Athena's default for text) under `location`, which must be empty.
+pub fn unload_csv(select: &str, location: &str) -> String {
+    format!(
+        "UNLOAD (\n{select}\n) TO {} WITH (format = 'TEXTFILE', field_delimiter = ',')",
+        quote_literal(location)
+    )
+}
+
+/// The filters shared by both queries.
+#[derive(Debug, Clone)]
+pub struct Filter {
+    pub since: EventDay,
+    /// Included.
+    pub until: EventDay,
+    /// Values of the `region` column; `None`: all.
+    pub regions: Option<Vec<String>>,
+    /// Values of the `accountid` column; `None`: all.
+    pub accounts: Option<Vec<String>>,
+}
+
+impl Filter {
+    fn check(&self) -> Result<(), QueryError> {
+        if self.since > self.until {
+            return Err(QueryError::Window {
+                since: self.since,
+                until: self.until,
+            });
+        }
+        Ok(())
+    }
+
+    /// The WHERE clause of one table.
+    fn clause(&self, version: SourceVersion) -> String {
+        let mut w = match version {
+            SourceVersion::V1 => format!("eventday BETWEEN '{}' AND '{}'", self.since, self.until),
+            SourceVersion::V2 => format!(
+                "time_dt >= TIMESTAMP '{}' AND time_dt < TIMESTAMP '{}'",
+                timestamp(self.since),
+                timestamp(self.until.succ())
+            ),
+        };
+        for (column, values) in [("region", &self.regions), ("accountid", &self.accounts)] {
+            if let Some(values) = values {
+                let list: Vec<String> = values.iter().map(|v| quote_literal(v)).collect();
+                let _ = write!(w, " AND {column} IN ({})", list.join(", "));
+            }
+        }
+        w
+    }
+}
+
+fn timestamp(day: EventDay) -> String {
+    format!(
+        "{:04}-{:02}-{:02} 00:00:00",
+        day.year(),
+        day.month(),
+        day.day()
+    )
+}
+
+/// The pairs of a window, as `SELECT entity, ip, day` (`day` is `YYYYMMDD`).
+#[derive(Debug, Clone)]
+pub struct PairsQuery {
+    pub tables: Tables,
+    pub sources: Vec<Source>,
+    pub versions: Vec<SourceVersion>,
+    pub filter: Filter,
+    pub pairing: Pairing,
+}
+
+impl PairsQuery {
+    /// The SELECT statement.
+    pub fn select(&self) -> Result<String, QueryError> {
+        self.filter.check()?;
+        if self.sources.is_empty() || self.versions.is_empty() {
+            return Err(QueryError::Empty);
+        }
+        let mut branches = Vec::new();
+        for source in &self.sources {
+            if !source.is_scorable() {
+                return Err(QueryError::UnsupportedSource(source.as_str().to_string()));
+            }
+            for &version in &self.versions {
+                let table = self.tables.table(source, version);
+                let day = match version {
+                    SourceVersion::V1 => "eventday",
+                    SourceVersion::V2 => "date_format(time_dt, '%Y%m%d')",
+                };
+                let filter = self.filter.clause(version);
+                for (entity, ip) in slots(source, self.pairing) {
+                    branches.push(match ip {
+                        Ip::Field(ip) => format!(
+                            "  SELECT \"$path\" AS object, {day} AS day, {entity} AS entity, {ip} AS ip\n  FROM {table}\n  WHERE {filter}"
+                        ),
+                        // A/AAAA answers only; AAAA can carry an IPv4-mapped address.
+                        Ip::Answers => format!(
+                            "  SELECT \"$path\" AS object, {day} AS day, {entity} AS entity, a.rdata AS ip\n  FROM {table}\n  CROSS JOIN UNNEST(transform(filter(answers, x -> upper(x.type) IN ('A', 'AAAA')), x -> x.rdata)) AS a (rdata)\n  WHERE {filter}"
+                        ),
+                    });
+                }
+            }
+        }
+        let octet =
+            |i: usize| format!("CAST(TRY_CAST(split_part(ip, '.', {i}) AS integer) AS varchar)");
+        let in_range = |i: usize| format!("TRY_CAST(split_part(ip, '.', {i}) AS integer) <= 255");
+        Ok(format!(
+            "WITH raw AS (\n{raw}\n),\n\
+trimmed AS (\n  SELECT object, day, trim(entity) AS entity, lower(trim(ip)) AS ip\n  FROM raw\n  WHERE entity IS NOT NULL AND ip IS NOT NULL\n),\n\
+mapped AS (\n  SELECT object, day, entity,\n    CASE WHEN regexp_like(ip, '{MAPPED}') THEN regexp_extract(ip, '{QUAD}', 0) ELSE ip END AS ip\n  FROM trimmed\n  WHERE entity NOT IN ('', '-')\n    AND strpos(entity, ',') = 0 AND strpos(entity, '\"') = 0\n    AND strpos(entity, chr(10)) = 0 AND strpos(entity, chr(13)) = 0\n),\n\
+pairs AS (\n  SELECT DISTINCT object, day, entity,\n    {o1} || '.' || {o2} || '.' || {o3} || '.' || {o4} AS ip\n  FROM mapped\n  WHERE regexp_like(ip, '^{QUAD}$')\n    AND {r1} AND {r2} AND {r3} AND {r4}\n)\n\
+SELECT entity, ip, day FROM pairs",
+            raw = branches.join("\n  UNION ALL\n"),
+            o1 = octet(1),
+            o2 = octet(2),
+            o3 = octet(3),
+            o4 = octet(4),
+            r1 = in_range(1),
+            r2 = in_range(2),
+            r3 = in_range(3),
+            r4 = in_range(4),
+        ))
+    }
+}
+
+/// A dotted quad of one- to three-digit decimal octets.
+const QUAD: &str = "[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}";
+/// An IPv4-mapped IPv6 address in dotted form, optionally bracketed (lower-cased already).
+const MAPPED: &str = "^\\[?::ffff:[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}\\]?$";
+
+enum Ip {
+    Field(&'static str),
+    Answers,
+}
+
+/// The (entity column, address) slots of a pairing, as [`crate::PairExtractor`] reads them.
+fn slots(source: &Source, pairing: Pairing) -> Vec<(&'static str, Ip)> {
+    const SRC_UID: &str = "src_endpoint.instance_uid";
+    const DST_UID: &str = "dst_endpoint.instance_uid";
+    const SRC_IP: Ip = Ip::Field("src_endpoint.ip");
+    const DST_IP: Ip = Ip::Field("dst_endpoint.ip");
+    match (source, pairing) {
+        (Source::Route53, Pairing::Src | Pairing::Endpoint) => vec![(SRC_UID, SRC_IP)],
+        (Source::Route53, Pairing::Peer) => vec![(SRC_UID, Ip::Answers)],
+        (_, Pairing::Src) => vec![(SRC_UID, SRC_IP)],
+        (_, Pairing::Endpoint) => vec![(SRC_UID, SRC_IP), (DST_UID, DST_IP)],
+        (_, Pairing::Peer) => vec![(SRC_UID, DST_IP), (DST_UID, SRC_IP)],
+    }
+}
+
+/// A field a findings series can be keyed on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FindingField {
+    /// `metadata.product.feature.name`.
+    Product,
+    /// The first of `finding.types` (1.0) or `finding_info.types` (2.0).
+    Type,
+    Severity,
+    /// `cloud.account_uid` (1.0) or `cloud.account.uid` (2.0).
+    Account,
+    /// `cloud.region`.
+    Region,
+}
+
+impl FindingField {
+    fn expr(self, version: SourceVersion) -> &'static str {
+        match (self, version) {
+            (FindingField::Product, _) => "metadata.product.feature.name",
+            (FindingField::Type, SourceVersion::V1) => {
+                "CASE WHEN cardinality(finding.types) > 0 THEN finding.types[1] END"
+            }
+            (FindingField::Type, SourceVersion::V2) => {
+                "CASE WHEN cardinality(finding_info.types) > 0 THEN finding_info.types[1] END"
+            }
+            (FindingField::Severity, _) => "severity",
+            (FindingField::Account, SourceVersion::V1) => "cloud.account_uid",
+            (FindingField::Account, SourceVersion::V2) => "cloud.account.uid",
+            (FindingField::Region, _) => "cloud.region",
+        }
+    }
+}
+
+/// Security Hub findings per UTC day and key, as `SELECT key, day, findings`: `day` counts days
+/// since 1970-01-01, `key` joins the fields with ` | ` and is NULL when one is missing (those
+/// rows are counted, not analysed).
+#[derive(Debug, Clone)]
+pub struct FindingsQuery {
+    pub tables: Tables,
+    pub versions: Vec<SourceVersion>,
+    /// Days of `time` counted; partitions are read one day beyond `until`, where late findings of
+    /// the window's last day land.
+    pub filter: Filter,
+    pub key: Vec<FindingField>,
+}
+
+impl FindingsQuery {
+    /// The SELECT statement.
+    pub fn select(&self) -> Result<String, QueryError> {
+        self.filter.check()?;
+        if self.versions.is_empty() || self.key.is_empty() {
+            return Err(QueryError::Empty);
+        }
+        let start_ms = day_number(self.filter.since) * 86_400_000;
+        let end_ms = (day_number(self.filter.until) + 1) * 86_400_000;
+        let partitions = Filter {
+            until: self.filter.until.succ(),
+            ..self.filter.clone()
+        };
+        let branches: Vec<String> = self
+            .versions
+            .iter()
+            .map(|&version| {
+                let key: Vec<&str> = self.key.iter().map(|k| k.expr(version)).collect();
+                format!(
+                    "  SELECT {key} AS key, CAST(floor(CAST(time AS double) / 86400000) AS bigint) AS day\n  FROM {table}\n  WHERE {filter} AND time >= {start_ms} AND time < {end_ms}",
+                    key = key.join(" || ' | ' || "),
+                    table = self.tables.table(&Source::ShFindings, version),
+                    filter = partitions.clause(version),
+                )
+            })
+            .collect();
+        Ok(format!(
+            "SELECT key, day, count(*) AS findings\nFROM (\n{}\n) AS f\nGROUP BY key, day\nORDER BY key, day",
+            branches.join("\n  UNION ALL\n")
+        ))
+    }
+}
+
+/// Days since 1970-01-01 (proleptic Gregorian).
+pub fn day_number(day: EventDay) -> i64 {
+    // Howard Hinnant's days_from_civil.
+    let (mut y, m, d) = (
+        i64::from(day.year()),
+        i64::from(day.month()),
+        i64::from(day.day()),
+    );
+    if m <= 2 {
+        y -= 1;
+    }
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(s: &str) -> EventDay {
+        EventDay::parse_flexible(s).unwrap()
+    }
+
+    fn filter() -> Filter {
+        Filter {
+            since: day("20260105"),
+            until: day("20260111"),
+            regions: None,
+            accounts: None,
+        }
+    }
+
+    fn tables() -> Tables {
+        Tables::new("amazon_security_lake_glue_db_us_east_1", "us-east-1").unwrap()
+    }
+
+    #[test]
+    fn table_names_follow_security_lake() {
+        let t = tables();
+        assert_eq!(
+            t.table(&Source::VpcFlow, SourceVersion::V1),
+            "\"amazon_security_lake_glue_db_us_east_1\".\"amazon_security_lake_table_us_east_1_vpc_flow_1_0\""
+        );
+        assert_eq!(
+            t.table(&Source::Route53, SourceVersion::V2),
+            "\"amazon_security_lake_glue_db_us_east_1\".\"amazon_security_lake_table_us_east_1_route53_2_0\""
+        );
+        assert_eq!(
+            t.table(&Source::ShFindings, SourceVersion::V2),
+            "\"amazon_security_lake_glue_db_us_east_1\".\"amazon_security_lake_table_us_east_1_sh_findings_2_0\""
+        );
+        assert_eq!(
+            Tables::region_of_database("amazon_security_lake_glue_db_eu_west_2").as_deref(),
+            Some("eu_west_2")
+        );
+        assert_eq!(Tables::region_of_database("my_resource_link"), None);
+        assert!(matches!(
+            Tables::new("db", "us-east-1; DROP"),
+            Err(QueryError::Region(_))
+        ));
+    }
+
+    #[test]
+    fn literals_and_identifiers_are_quoted() {
+        assert_eq!(quote_literal("o'brien"), "'o''brien'");
+        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
+        let q = PairsQuery {
+            tables: Tables::new("db\"x", "us_east_1").unwrap(),
+            sources: vec![Source::VpcFlow],
+            versions: vec![SourceVersion::V1],
+            filter: Filter {
+                regions: Some(vec!["us-east-1' OR '1'='1".into()]),
+                ..filter()
+            },
+            pairing: Pairing::Src,
+        };
+        let sql = q.select().unwrap();
+        assert!(sql.contains("FROM \"db\"\"x\"."), "{sql}");
+        assert!(
+            sql.contains("region IN ('us-east-1'' OR ''1''=''1')"),
+            "{sql}"
+        );
+    }
+
+    #[test]
+    fn versions_are_pruned_on_their_own_partitions() {
+        let q = PairsQuery {
+            tables: tables(),
+            sources: vec![Source::VpcFlow],
+            versions: vec![SourceVersion::V1, SourceVersion::V2],
+            filter: Filter {
+                accounts: Some(vec!["111122223333".into()]),
+                ..filter()
+            },
+            pairing: Pairing::Src,
+        };
+        let sql = q.select().unwrap();
+        assert!(
+            sql.contains(
+                "WHERE eventday BETWEEN '20260105' AND '20260111' AND accountid IN ('111122223333')"
+            ),
+            "{sql}"
+        );
+        assert!(sql.contains("WHERE time_dt >= TIMESTAMP '2026-01-05 00:00:00' AND time_dt < TIMESTAMP '2026-01-12 00:00:00'"), "{sql}");
+        assert_eq!(sql.matches("UNION ALL").count(), 1);
+    }
+
+    #[test]
+    fn pairings_read_the_extractors_columns() {
+        let select = |source: Source, pairing| {
+            PairsQuery {
+                tables: tables(),
+                sources: vec![source],
+                versions: vec![SourceVersion::V1],
+                filter: filter(),
+                pairing,
+            }
+            .select()
+            .unwrap()
+        };
+        let peer = select(Source::VpcFlow, Pairing::Peer);
+        assert!(peer.contains("src_endpoint.instance_uid AS entity, dst_endpoint.ip AS ip"));
+        assert!(peer.contains("dst_endpoint.instance_uid AS entity, src_endpoint.ip AS ip"));
+        let endpoint = select(Source::VpcFlow, Pairing::Endpoint);
+        assert!(endpoint.contains("dst_endpoint.instance_uid AS entity, dst_endpoint.ip AS ip"));
+        let dns = select(Source::Route53, Pairing::Endpoint);
+        assert_eq!(dns.matches("UNION ALL").count(), 0);
+        assert!(select(Source::Route53, Pairing::Peer).contains("UNNEST(transform(filter(answers"));
+        let err = PairsQuery {
+            tables: tables(),
+            sources: vec![Source::ShFindings],
+            versions: vec![SourceVersion::V1],
+            filter: filter(),
+            pairing: Pairing::Src,
+        }
+        .select()
+        .unwrap_err();
+        assert_eq!(err, QueryError::UnsupportedSource("SH_FINDINGS".into()));
+    }
+
+    #[test]
+    fn unload_writes_headerless_csv() {
+        assert_eq!(
+            unload_csv("SELECT 1", "s3://b/p/"),
+            "UNLOAD (\nSELECT 1\n) TO 's3://b/p/' WITH (format = 'TEXTFILE', field_delimiter = ',')"
+        );
+    }
+
+    #[test]
+    fn findings_query_counts_days_of_time() {
+        let q = FindingsQuery {
+            tables: tables(),
+            versions: vec![SourceVersion::V1, SourceVersion::V2],
+            filter: filter(),
+            key: vec![FindingField::Product, FindingField::Type],
+        };
+        let sql = q.select().unwrap();
+        // Partitions one day beyond the window; time limited to the window.
+        assert!(
+            sql.contains("eventday BETWEEN '20260105' AND '20260112'"),
+            "{sql}"
+        );
+        let (start, end) = (20_458 * 86_400_000i64, 20_465 * 86_400_000i64);
+        assert!(
+            sql.contains(&format!("time >= {start} AND time < {end}")),
+            "{sql}"
+        );
+        assert!(sql.contains("metadata.product.feature.name || ' | ' || CASE WHEN cardinality(finding.types) > 0 THEN finding.types[1] END"));
+        assert!(sql.contains("finding_info.types[1]"));
+        assert!(matches!(
+            FindingsQuery { key: vec![], ..q }.select(),
+            Err(QueryError::Empty)
+        ));
+    }
+
+    #[test]
+    fn day_numbers() {
+        assert_eq!(day_number(day("19700101")), 0);
+        assert_eq!(day_number(day("20260105")), 20_458);
+        assert_eq!(day_number(day("20000301")), 11_017);
+        assert_eq!(day_number(day("19691231")), -1);
+    }
+}
