@@ -22,7 +22,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 ./scripts/check-template.sh
 ./scripts/build-lambda.sh
 
-# moto's server: S3, SQS and the SageMaker control plane on one loopback port.
+# moto's server: S3, SQS, Athena and the SageMaker control plane on one loopback port.
 log=$(mktemp)
 "$venv/bin/moto_server" -H 127.0.0.1 -p 0 2>"$log" &
 moto_pid=$!
@@ -42,6 +42,8 @@ export AWS_ENDPOINT_URL=$MOTO_ENDPOINT
 export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
 export AWS_EC2_METADATA_DISABLED=true
+# The venv's Python (with DuckDB) for the tests that stand in for Athena.
+export IPINSIGHTS_TEST_PYTHON=$venv/bin/python
 unset AWS_PROFILE AWS_SESSION_TOKEN || true
 
 echo "== cargo test"

@@ -54,3 +54,45 @@ pub async fn put_object(client: &aws_sdk_s3::Client, bucket: &str, key: &str, bo
         .await
         .unwrap_or_else(|e| panic!("put s3://{bucket}/{key}: {e:?}"));
 }
+
+/// POSTs JSON to one of moto's own control routes (`/moto-api/…`), e.g. to script the state
+/// transitions of Athena queries or queue query results; panics unless moto answers 2xx.
+pub fn moto_api(endpoint: &str, path: &str, json: &str) {
+    use std::io::{Read, Write};
+    let addr = endpoint
+        .strip_prefix("http://")
+        .expect("moto endpoint is http://host:port");
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect to moto");
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{json}",
+        json.len()
+    )
+    .expect("write to moto");
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .expect("read from moto");
+    let status = response.split(' ').nth(1).unwrap_or("");
+    assert!(
+        status.starts_with('2'),
+        "moto {path} answered: {}",
+        response.lines().next().unwrap_or("")
+    );
+}
+
+/// The Python of the test venv (with DuckDB), which `scripts/test.sh` exports as
+/// `IPINSIGHTS_TEST_PYTHON`; `None` (the test is skipped) outside it, except under `CI=true`.
+pub fn test_python() -> Option<PathBuf> {
+    match std::env::var_os("IPINSIGHTS_TEST_PYTHON") {
+        Some(p) => Some(PathBuf::from(p)),
+        None => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI=true but IPINSIGHTS_TEST_PYTHON is not set: run the tests through scripts/test.sh"
+            );
+            eprintln!("skipping: IPINSIGHTS_TEST_PYTHON not set (scripts/test.sh sets it)");
+            None
+        }
+    }
+}
