@@ -10,13 +10,12 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use e2e_tests::{moto_api, moto_endpoint, put_object, s3_client, test_python};
 
 /// moto's state manager and query-results queue are global: one Athena test at a time.
-static ATHENA: Mutex<()> = Mutex::new(());
+static ATHENA: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 const DATABASE: &str = "amazon_security_lake_glue_db_us_east_1";
 
@@ -249,7 +248,7 @@ async fn prepare_athena_equals_reading_the_lake() {
     let (Some(endpoint), Some(python)) = (moto_endpoint(), test_python()) else {
         return;
     };
-    let _serial = ATHENA.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = ATHENA.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let lake = simulated_lake(dir.path(), &["--versions", "by-account"]);
     let status = Command::new(&python)
@@ -409,7 +408,7 @@ async fn trends_athena_and_s3_equal_the_local_report() {
     let (Some(endpoint), Some(python)) = (moto_endpoint(), test_python()) else {
         return;
     };
-    let _serial = ATHENA.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = ATHENA.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let lake = simulated_lake(dir.path(), &["--sh-findings-days", "35"]);
     let window = [
