@@ -375,6 +375,48 @@ async fn wait_training(
     }
 }
 
+/// Follows an endpoint until InService; a failed creation or update is an error with SageMaker's
+/// reason.
+async fn wait_endpoint(
+    client: &aws_sdk_sagemaker::Client,
+    endpoint: &str,
+    poll: Duration,
+) -> anyhow::Result<()> {
+    let bar = spinner();
+    let mut last = String::new();
+    loop {
+        let d = client
+            .describe_endpoint()
+            .endpoint_name(endpoint)
+            .send()
+            .await
+            .map_err(|e| explain(e, "DescribeEndpoint"))?;
+        let status = d
+            .endpoint_status()
+            .map_or("Unknown", |s| s.as_str())
+            .to_string();
+        if status != last {
+            bar.suspend(|| eprintln!("{endpoint}: {status}"));
+            bar.set_message(format!("{endpoint}: {status}"));
+            last = status.clone();
+        }
+        match status.as_str() {
+            "InService" => {
+                bar.finish_and_clear();
+                println!(
+                    "endpoint {endpoint} InService; score with: ipinsights score --endpoint {endpoint} --input pairs.csv"
+                );
+                return Ok(());
+            }
+            "Failed" | "UpdateRollbackFailed" | "OutOfService" => bail!(
+                "endpoint {endpoint} is {status}: {}",
+                d.failure_reason().unwrap_or("no reason given")
+            ),
+            _ => tokio::time::sleep(poll).await,
+        }
+    }
+}
+
 pub fn deploy(args: DeployArgs) -> anyhow::Result<()> {
     check_name("--endpoint", &args.endpoint)?;
     if let Some(mb) = args.serverless_memory
@@ -497,36 +539,150 @@ pub fn deploy(args: DeployArgs) -> anyhow::Result<()> {
         if args.no_wait {
             return Ok(());
         }
-        let bar = spinner();
-        let mut last = String::new();
-        loop {
-            let d = client
-                .describe_endpoint()
-                .endpoint_name(&args.endpoint)
-                .send()
-                .await
-                .map_err(|e| explain(e, "DescribeEndpoint"))?;
-            let status = d.endpoint_status().map_or("Unknown", |s| s.as_str()).to_string();
-            if status != last {
-                bar.set_message(format!("{}: {status}", args.endpoint));
-                last = status.clone();
-            }
-            match status.as_str() {
-                "InService" => {
-                    bar.finish_and_clear();
-                    println!(
-                        "endpoint {} InService; score with: ipinsights score --endpoint {} --input pairs.csv",
-                        args.endpoint, args.endpoint
-                    );
-                    return Ok(());
-                }
-                "Failed" | "UpdateRollbackFailed" | "OutOfService" => bail!(
-                    "endpoint {} is {status}: {}",
-                    args.endpoint,
-                    d.failure_reason().unwrap_or("no reason given")
-                ),
-                _ => tokio::time::sleep(Duration::from_secs(args.poll_seconds)).await,
-            }
-        }
+        wait_endpoint(&client, &args.endpoint, Duration::from_secs(args.poll_seconds)).await
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_sagemaker::operation::describe_endpoint::DescribeEndpointOutput;
+    use aws_sdk_sagemaker::operation::describe_training_job::DescribeTrainingJobOutput;
+    use aws_sdk_sagemaker::types::{
+        EndpointStatus, MetricData, ModelArtifacts, SecondaryStatus, SecondaryStatusTransition,
+        TrainingJobStatus,
+    };
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+    fn job(status: TrainingJobStatus, secondary: SecondaryStatus) -> DescribeTrainingJobOutput {
+        DescribeTrainingJobOutput::builder()
+            .training_job_name("job")
+            .training_job_status(status)
+            .secondary_status(secondary.clone())
+            .secondary_status_transitions(
+                SecondaryStatusTransition::builder()
+                    .status(secondary)
+                    .status_message("step")
+                    .start_time(aws_smithy_types::DateTime::from_secs(0))
+                    .build(),
+            )
+            .build()
+    }
+
+    #[tokio::test]
+    async fn training_is_followed_to_completion() {
+        let starting = mock!(aws_sdk_sagemaker::Client::describe_training_job)
+            .then_output(|| job(TrainingJobStatus::InProgress, SecondaryStatus::Starting));
+        let training = mock!(aws_sdk_sagemaker::Client::describe_training_job)
+            .then_output(|| job(TrainingJobStatus::InProgress, SecondaryStatus::Training));
+        let done = mock!(aws_sdk_sagemaker::Client::describe_training_job).then_output(|| {
+            let mut d = job(TrainingJobStatus::Completed, SecondaryStatus::Completed);
+            d.final_metric_data_list = Some(vec![
+                MetricData::builder()
+                    .metric_name("validation:discriminator_auc")
+                    .value(0.98)
+                    .build(),
+            ]);
+            d.model_artifacts = Some(
+                ModelArtifacts::builder()
+                    .s3_model_artifacts("s3://b/job/output/model.tar.gz")
+                    .build(),
+            );
+            d
+        });
+        let client = mock_client!(
+            aws_sdk_sagemaker,
+            RuleMode::Sequential,
+            [&starting, &training, &done]
+        );
+        wait_training(&client, "job", Duration::from_millis(1))
+            .await
+            .unwrap();
+        assert_eq!(
+            (starting.num_calls(), training.num_calls(), done.num_calls()),
+            (1, 1, 1)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_or_stopped_job_is_an_error_with_the_reason() {
+        let failed = mock!(aws_sdk_sagemaker::Client::describe_training_job).then_output(|| {
+            let mut d = job(TrainingJobStatus::Failed, SecondaryStatus::Failed);
+            d.failure_reason = Some("ClientError: num_entity_vectors too large".into());
+            d
+        });
+        let client = mock_client!(aws_sdk_sagemaker, [&failed]);
+        let err = wait_training(&client, "job", Duration::from_millis(1))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("training job job failed: ClientError: num_entity_vectors"),
+            "{err}"
+        );
+        let stopped = mock!(aws_sdk_sagemaker::Client::describe_training_job)
+            .then_output(|| job(TrainingJobStatus::Stopped, SecondaryStatus::Stopped));
+        let client = mock_client!(aws_sdk_sagemaker, [&stopped]);
+        let err = wait_training(&client, "job", Duration::from_millis(1))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("was stopped"), "{err}");
+    }
+
+    fn endpoint(status: EndpointStatus, reason: Option<&str>) -> DescribeEndpointOutput {
+        let mut b = DescribeEndpointOutput::builder()
+            .endpoint_name("ep")
+            .endpoint_arn("arn:aws:sagemaker:us-east-1:111122223333:endpoint/ep")
+            .endpoint_config_name("ep-1")
+            .endpoint_status(status)
+            .creation_time(aws_smithy_types::DateTime::from_secs(0))
+            .last_modified_time(aws_smithy_types::DateTime::from_secs(0));
+        if let Some(r) = reason {
+            b = b.failure_reason(r);
+        }
+        b.build()
+    }
+
+    #[tokio::test]
+    async fn an_endpoint_is_followed_to_in_service_or_its_failure() {
+        let creating = mock!(aws_sdk_sagemaker::Client::describe_endpoint)
+            .then_output(|| endpoint(EndpointStatus::Creating, None));
+        let updating = mock!(aws_sdk_sagemaker::Client::describe_endpoint)
+            .then_output(|| endpoint(EndpointStatus::Updating, None));
+        let in_service = mock!(aws_sdk_sagemaker::Client::describe_endpoint)
+            .then_output(|| endpoint(EndpointStatus::InService, None));
+        let client = mock_client!(
+            aws_sdk_sagemaker,
+            RuleMode::Sequential,
+            [&creating, &updating, &in_service]
+        );
+        wait_endpoint(&client, "ep", Duration::from_millis(1))
+            .await
+            .unwrap();
+        assert_eq!(
+            (
+                creating.num_calls(),
+                updating.num_calls(),
+                in_service.num_calls()
+            ),
+            (1, 1, 1)
+        );
+
+        let rolled_back = mock!(aws_sdk_sagemaker::Client::describe_endpoint).then_output(|| {
+            endpoint(
+                EndpointStatus::Failed,
+                Some("The primary container for production variant AllTraffic did not pass the ping health check"),
+            )
+        });
+        let client = mock_client!(aws_sdk_sagemaker, [&rolled_back]);
+        let err = wait_endpoint(&client, "ep", Duration::from_millis(1))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("endpoint ep is Failed: The primary container"),
+            "{err}"
+        );
+    }
 }
