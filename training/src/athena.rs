@@ -73,6 +73,7 @@ impl Athena {
     /// Starts `sql` and waits for it; `what` names it in progress and errors.
     pub async fn run(&self, sql: &str, what: &str) -> anyhow::Result<Finished> {
         let started = Instant::now();
+        let mut interrupt = crate::interrupt::Interrupt::new().context("listening for Ctrl-C")?;
         let mut request = self
             .client
             .start_query_execution()
@@ -184,7 +185,7 @@ impl Athena {
             }
             tokio::select! {
                 _ = tokio::time::sleep(self.poll) => {}
-                _ = tokio::signal::ctrl_c() => {
+                _ = interrupt.recv() => {
                     bar.finish_and_clear();
                     eprintln!("stopping Athena query {id}");
                     self.client

@@ -2,6 +2,7 @@
 
 mod athena;
 mod cmd;
+mod interrupt;
 
 use clap::{Parser, Subcommand};
 

@@ -545,3 +545,62 @@ async fn trends_athena_and_s3_equal_the_local_report() {
     assert!(!by_key.is_empty());
     assert!(there["athena"]["query_execution_id"].is_string());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_stops_the_athena_query() {
+    let Some(endpoint) = moto_endpoint() else {
+        return;
+    };
+    let _serial = ATHENA.lock().await;
+    let athena = athena_client(&endpoint);
+    hold_queries(&endpoint);
+    let known = known_queries(&athena).await;
+    let mut cli = ipinsights(Some(&endpoint))
+        .args(["prepare", "--athena", "--database", DATABASE])
+        .args([
+            "--since",
+            "20260105",
+            "--until",
+            "20260108",
+            "--athena-poll-ms",
+            "20",
+        ])
+        .args(["--output", "s3://ipinsights-athena-out/interrupted/"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (id, _, _, _) = next_query(&athena, &known, &mut cli).await;
+    // The listener exists before the query starts, so this Ctrl-C cannot be missed.
+    let status = Command::new("kill")
+        .args(["-INT", &cli.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = tokio::task::spawn_blocking(move || cli.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    release_queries(&endpoint);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "exits with an error:\n{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("interrupted: Athena query {id} stopped")),
+        "{stderr}"
+    );
+    let state = athena
+        .get_query_execution()
+        .query_execution_id(&id)
+        .send()
+        .await
+        .unwrap()
+        .query_execution
+        .and_then(|e| e.status)
+        .and_then(|s| s.state)
+        .map(|s| s.as_str().to_string());
+    assert_eq!(state.as_deref(), Some("CANCELLED"));
+}

@@ -290,7 +290,16 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
             .map_err(|e| explain(e, "CreateTrainingJob"))?;
         println!("training job {job} created ({image})");
         if args.wait {
-            wait_training(&client, &job, Duration::from_secs(args.poll_seconds)).await?;
+            let mut interrupt =
+                crate::interrupt::Interrupt::new().context("listening for Ctrl-C")?;
+            wait_training(
+                &client,
+                &job,
+                Duration::from_secs(args.poll_seconds),
+                &mut interrupt,
+                confirm,
+            )
+            .await?;
         } else {
             println!(
                 "follow it with: aws sagemaker describe-training-job --training-job-name {job}"
@@ -300,11 +309,19 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
     })
 }
 
-async fn wait_training(
+/// Follows a training job to its end; on Ctrl-C, `ask` whether to stop it (yes: StopTrainingJob,
+/// then follow it to Stopped; no: leave it running and return).
+async fn wait_training<F, Fut>(
     client: &aws_sdk_sagemaker::Client,
     job: &str,
     poll: Duration,
-) -> anyhow::Result<()> {
+    interrupt: &mut crate::interrupt::Interrupt,
+    ask: F,
+) -> anyhow::Result<()>
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
     let bar = spinner();
     let mut last = String::new();
     loop {
@@ -356,8 +373,8 @@ async fn wait_training(
         }
         tokio::select! {
             _ = tokio::time::sleep(poll) => {}
-            _ = tokio::signal::ctrl_c() => {
-                if confirm(format!("\nstop training job {job}?")).await {
+            _ = interrupt.recv() => {
+                if ask(format!("\nstop training job {job}?")).await {
                     client
                         .stop_training_job()
                         .training_job_name(job)
@@ -569,6 +586,72 @@ mod tests {
             .build()
     }
 
+    fn no_interrupt() -> crate::interrupt::Interrupt {
+        crate::interrupt::Interrupt::for_test().0
+    }
+
+    async fn never_asked(question: String) -> bool {
+        panic!("asked {question:?} without a Ctrl-C")
+    }
+
+    #[tokio::test]
+    async fn ctrl_c_offers_to_stop_the_job() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        for stop_it in [true, false] {
+            let stopped = Arc::new(AtomicBool::new(false));
+            let seen = stopped.clone();
+            let describe =
+                mock!(aws_sdk_sagemaker::Client::describe_training_job).then_output(move || {
+                    if seen.load(Ordering::SeqCst) {
+                        job(TrainingJobStatus::Stopped, SecondaryStatus::Stopped)
+                    } else {
+                        job(TrainingJobStatus::InProgress, SecondaryStatus::Training)
+                    }
+                });
+            let flag = stopped.clone();
+            let stop = mock!(aws_sdk_sagemaker::Client::stop_training_job).then_output(move || {
+                flag.store(true, Ordering::SeqCst);
+                aws_sdk_sagemaker::operation::stop_training_job::StopTrainingJobOutput::builder()
+                    .build()
+            });
+            let client = mock_client!(aws_sdk_sagemaker, RuleMode::MatchAny, [&describe, &stop]);
+            let (mut interrupt, press) = crate::interrupt::Interrupt::for_test();
+            let asked = Arc::new(std::sync::Mutex::new(Vec::new()));
+            let log = asked.clone();
+            let waiting = tokio::spawn(async move {
+                wait_training(
+                    &client,
+                    "job",
+                    Duration::from_millis(2),
+                    &mut interrupt,
+                    move |q| {
+                        log.lock().unwrap().push(q);
+                        async move { stop_it }
+                    },
+                )
+                .await
+            });
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            press.send(()).unwrap();
+            let result = waiting.await.unwrap();
+            assert_eq!(
+                *asked.lock().unwrap(),
+                vec!["\nstop training job job?".to_string()]
+            );
+            if stop_it {
+                let err = result.unwrap_err().to_string();
+                assert!(err.contains("training job job was stopped"), "{err}");
+                assert_eq!(stop.num_calls(), 1);
+            } else {
+                result.unwrap();
+                assert_eq!(stop.num_calls(), 0);
+                assert!(!stopped.load(Ordering::SeqCst));
+            }
+            assert!(describe.num_calls() >= 2);
+        }
+    }
+
     #[tokio::test]
     async fn training_is_followed_to_completion() {
         let starting = mock!(aws_sdk_sagemaker::Client::describe_training_job)
@@ -595,9 +678,15 @@ mod tests {
             RuleMode::Sequential,
             [&starting, &training, &done]
         );
-        wait_training(&client, "job", Duration::from_millis(1))
-            .await
-            .unwrap();
+        wait_training(
+            &client,
+            "job",
+            Duration::from_millis(1),
+            &mut no_interrupt(),
+            never_asked,
+        )
+        .await
+        .unwrap();
         assert_eq!(
             (starting.num_calls(), training.num_calls(), done.num_calls()),
             (1, 1, 1)
@@ -612,10 +701,16 @@ mod tests {
             d
         });
         let client = mock_client!(aws_sdk_sagemaker, [&failed]);
-        let err = wait_training(&client, "job", Duration::from_millis(1))
-            .await
-            .unwrap_err()
-            .to_string();
+        let err = wait_training(
+            &client,
+            "job",
+            Duration::from_millis(1),
+            &mut no_interrupt(),
+            never_asked,
+        )
+        .await
+        .unwrap_err()
+        .to_string();
         assert!(
             err.contains("training job job failed: ClientError: num_entity_vectors"),
             "{err}"
@@ -623,10 +718,16 @@ mod tests {
         let stopped = mock!(aws_sdk_sagemaker::Client::describe_training_job)
             .then_output(|| job(TrainingJobStatus::Stopped, SecondaryStatus::Stopped));
         let client = mock_client!(aws_sdk_sagemaker, [&stopped]);
-        let err = wait_training(&client, "job", Duration::from_millis(1))
-            .await
-            .unwrap_err()
-            .to_string();
+        let err = wait_training(
+            &client,
+            "job",
+            Duration::from_millis(1),
+            &mut no_interrupt(),
+            never_asked,
+        )
+        .await
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("was stopped"), "{err}");
     }
 
