@@ -434,6 +434,46 @@ async fn wait_endpoint(
     }
 }
 
+/// Points `endpoint` at `config`: UpdateEndpoint when it exists (in place, no downtime),
+/// CreateEndpoint when it does not. Returns whether it was an update.
+async fn create_or_update(
+    client: &aws_sdk_sagemaker::Client,
+    endpoint: &str,
+    config: &str,
+) -> anyhow::Result<bool> {
+    let exists = match client
+        .describe_endpoint()
+        .endpoint_name(endpoint)
+        .send()
+        .await
+    {
+        Ok(_) => true,
+        // SageMaker answers an unknown endpoint with a ValidationException.
+        Err(e) if e.as_service_error().and_then(|s| s.code()) == Some("ValidationException") => {
+            false
+        }
+        Err(e) => return Err(explain(e, "DescribeEndpoint")),
+    };
+    if exists {
+        client
+            .update_endpoint()
+            .endpoint_name(endpoint)
+            .endpoint_config_name(config)
+            .send()
+            .await
+            .map_err(|e| explain(e, "UpdateEndpoint"))?;
+    } else {
+        client
+            .create_endpoint()
+            .endpoint_name(endpoint)
+            .endpoint_config_name(config)
+            .send()
+            .await
+            .map_err(|e| explain(e, "CreateEndpoint"))?;
+    }
+    Ok(exists)
+}
+
 pub fn deploy(args: DeployArgs) -> anyhow::Result<()> {
     check_name("--endpoint", &args.endpoint)?;
     if let Some(mb) = args.serverless_memory
@@ -523,34 +563,9 @@ pub fn deploy(args: DeployArgs) -> anyhow::Result<()> {
             .map_err(|e| explain(e, "CreateEndpointConfig"))?;
         println!("endpoint configuration {name}");
 
-        let exists = match client
-            .describe_endpoint()
-            .endpoint_name(&args.endpoint)
-            .send()
-            .await
-        {
-            Ok(_) => true,
-            // SageMaker answers an unknown endpoint with a ValidationException.
-            Err(e) if e.as_service_error().and_then(|s| s.code()) == Some("ValidationException") => false,
-            Err(e) => return Err(explain(e, "DescribeEndpoint")),
-        };
-        if exists {
-            client
-                .update_endpoint()
-                .endpoint_name(&args.endpoint)
-                .endpoint_config_name(&name)
-                .send()
-                .await
-                .map_err(|e| explain(e, "UpdateEndpoint"))?;
+        if create_or_update(&client, &args.endpoint, &name).await? {
             println!("endpoint {} updating in place", args.endpoint);
         } else {
-            client
-                .create_endpoint()
-                .endpoint_name(&args.endpoint)
-                .endpoint_config_name(&name)
-                .send()
-                .await
-                .map_err(|e| explain(e, "CreateEndpoint"))?;
             println!("endpoint {} creating", args.endpoint);
         }
         if args.no_wait {
@@ -743,6 +758,63 @@ mod tests {
             b = b.failure_reason(r);
         }
         b.build()
+    }
+
+    #[tokio::test]
+    async fn an_existing_endpoint_is_updated_in_place_and_a_new_one_created() {
+        use aws_sdk_sagemaker::operation::create_endpoint::CreateEndpointOutput;
+        use aws_sdk_sagemaker::operation::describe_endpoint::DescribeEndpointError;
+        use aws_sdk_sagemaker::operation::update_endpoint::UpdateEndpointOutput;
+        use aws_smithy_types::error::ErrorMetadata;
+
+        let found = mock!(aws_sdk_sagemaker::Client::describe_endpoint)
+            .then_output(|| endpoint(EndpointStatus::InService, None));
+        let update = mock!(aws_sdk_sagemaker::Client::update_endpoint)
+            .match_requests(|r| {
+                r.endpoint_name() == Some("ep") && r.endpoint_config_name() == Some("ep-2")
+            })
+            .then_output(|| {
+                UpdateEndpointOutput::builder()
+                    .endpoint_arn("arn:aws:sagemaker:us-east-1:111122223333:endpoint/ep")
+                    .build()
+            });
+        let client = mock_client!(aws_sdk_sagemaker, RuleMode::MatchAny, [&found, &update]);
+        assert!(create_or_update(&client, "ep", "ep-2").await.unwrap());
+        assert_eq!(update.num_calls(), 1);
+
+        let unknown = mock!(aws_sdk_sagemaker::Client::describe_endpoint).then_error(|| {
+            DescribeEndpointError::generic(
+                ErrorMetadata::builder()
+                    .code("ValidationException")
+                    .message("Could not find endpoint \"ep\".")
+                    .build(),
+            )
+        });
+        let create = mock!(aws_sdk_sagemaker::Client::create_endpoint)
+            .match_requests(|r| r.endpoint_config_name() == Some("ep-2"))
+            .then_output(|| {
+                CreateEndpointOutput::builder()
+                    .endpoint_arn("arn:aws:sagemaker:us-east-1:111122223333:endpoint/ep")
+                    .build()
+            });
+        let client = mock_client!(aws_sdk_sagemaker, RuleMode::MatchAny, [&unknown, &create]);
+        assert!(!create_or_update(&client, "ep", "ep-2").await.unwrap());
+        assert_eq!(create.num_calls(), 1);
+
+        let denied = mock!(aws_sdk_sagemaker::Client::describe_endpoint).then_error(|| {
+            DescribeEndpointError::generic(
+                ErrorMetadata::builder()
+                    .code("AccessDeniedException")
+                    .message("not authorized to perform: sagemaker:DescribeEndpoint")
+                    .build(),
+            )
+        });
+        let client = mock_client!(aws_sdk_sagemaker, [&denied]);
+        let err = create_or_update(&client, "ep", "ep-2")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("DescribeEndpoint"), "{err}");
     }
 
     #[tokio::test]
