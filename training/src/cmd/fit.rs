@@ -17,6 +17,11 @@ use ipinsights::{Dataset, Hyperparameters};
 /// `ipinsights pairs` writes, stand for that many events. Hyperparameters take SageMaker's names, defaults and
 /// ranges; `num_entity_vectors` and `vector_dim` are required, as in SageMaker.
 #[derive(clap::Args)]
+#[command(after_help = "Examples:
+  ipinsights fit --train data/train.csv --validation data/validation.csv --out model.ipim \\
+      --num_entity_vectors 20000 --vector_dim 128
+  ipinsights pairs lake --format csv > pairs.csv
+  ipinsights fit --train pairs.csv --out model.ipim --num_entity_vectors 200 --vector_dim 32 --epochs 20")]
 pub struct Args {
     /// Training pairs: a local file, `s3://bucket/key`, or `s3://bucket/prefix/` (every object
     /// under the prefix, like SageMaker's S3Prefix channels).

@@ -18,6 +18,11 @@ use super::fit::{read_pairs, with_threads};
 /// anomalous. `entity_seen` is `false` for entities absent from the training data (their
 /// score is meaningless) and empty with `--endpoint`, which cannot tell.
 #[derive(clap::Args)]
+#[command(after_help = "Examples:
+  ipinsights score --model model.ipim --input pairs.csv
+  ipinsights score --endpoint ip-insights-prod --input s3://my-bucket/pairs.csv --out scores.csv
+  AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME=http://127.0.0.1:8080 ipinsights score --endpoint local \\
+      --input pairs.csv   # against `ipinsights serve`")]
 pub struct Args {
     /// Model file written by `ipinsights fit`.
     #[arg(

@@ -15,6 +15,12 @@ use ipinsights::server::{DEFAULT_MAX_BODY_BYTES, InjectedError, Server, ServerCo
 /// application/json or application/jsonlines, with embeddings for `verbose=True`.
 /// Set RUST_LOG=ipinsights=debug for one log line per request.
 #[derive(clap::Args)]
+#[command(after_help = "Examples:
+  ipinsights serve --model model.ipim --port 8080
+  curl -s -H 'Content-Type: text/csv' --data-binary $'i-0abc,10.0.0.1\\n' \\
+      http://127.0.0.1:8080/endpoints/local/invocations
+  AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME=http://127.0.0.1:8080 ipinsights score --endpoint local \\
+      --input pairs.csv")]
 pub struct Args {
     /// Model file written by `ipinsights fit`.
     #[arg(long)]
