@@ -33,6 +33,28 @@ pub struct AthenaArgs {
     pub athena_poll_ms: u64,
 }
 
+impl AthenaArgs {
+    /// The database and its tables: the region in the table names comes from
+    /// `--table-region`, else the Security Lake database name, else the SDK's region.
+    pub fn tables(
+        &self,
+        config: &aws_config::SdkConfig,
+    ) -> anyhow::Result<seclake::athena::Tables> {
+        let database = self.database.clone().context("--athena needs --database")?;
+        let region = match (
+            &self.table_region,
+            seclake::athena::Tables::region_of_database(&database),
+        ) {
+            (Some(r), _) => r.clone(),
+            (None, Some(r)) => r,
+            (None, None) => config.region().map(|r| r.to_string()).context(
+                "no --table-region, and the database name does not carry one: give --table-region us-east-1",
+            )?,
+        };
+        Ok(seclake::athena::Tables::new(&database, &region)?)
+    }
+}
+
 /// A query that finished.
 #[derive(Debug, serde::Serialize)]
 pub struct Finished {

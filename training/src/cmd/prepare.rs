@@ -11,7 +11,7 @@ use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::athena::{Athena, AthenaArgs};
-use seclake::athena::{Filter, PairsQuery, Tables};
+use seclake::athena::{Filter, PairsQuery};
 use seclake::lake::{self, LakeRoot, Shuffler, Window};
 use seclake::{
     EventDay, ExtractOptions, ObjectReader, Pairing, ReadOptions, Source, SourceVersion,
@@ -275,20 +275,9 @@ async fn prepare_athena(
             "--athena writes through S3: give --out s3://BUCKET/prefix/ (Athena's UNLOAD cannot write to a local directory)"
         );
     };
-    let database = args
-        .athena_args
-        .database
-        .clone()
-        .context("--athena needs --database")?;
     let config = aws_config::load_from_env().await;
-    let region = match (&args.athena_args.table_region, Tables::region_of_database(&database)) {
-        (Some(r), _) => r.clone(),
-        (None, Some(r)) => r,
-        (None, None) => config.region().map(|r| r.to_string()).context(
-            "no --table-region, and the database name does not carry one: give --table-region us-east-1",
-        )?,
-    };
-    let tables = Tables::new(&database, &region)?;
+    let tables = args.athena_args.tables(&config)?;
+    let database = tables.database.clone();
     let select = PairsQuery {
         tables: tables.clone(),
         sources: args.sources.clone(),

@@ -369,24 +369,11 @@ fn count_findings(
 
 /// The same counts from Athena: one GROUP BY over the sh_findings tables.
 async fn count_athena(args: &Args, since: i64, until: i64) -> anyhow::Result<Counts> {
-    let database = args
-        .athena_args
-        .database
-        .clone()
-        .context("--athena needs --database")?;
     let config = aws_config::load_from_env().await;
-    let region = match (
-        &args.athena_args.table_region,
-        seclake::athena::Tables::region_of_database(&database),
-    ) {
-        (Some(r), _) => r.clone(),
-        (None, Some(r)) => r,
-        (None, None) => config.region().map(|r| r.to_string()).context(
-            "no --table-region, and the database name does not carry one: give --table-region us-east-1",
-        )?,
-    };
+    let tables = args.athena_args.tables(&config)?;
+    let database = tables.database.clone();
     let select = seclake::athena::FindingsQuery {
-        tables: seclake::athena::Tables::new(&database, &region)?,
+        tables,
         versions: args.versions.clone(),
         filter: seclake::athena::Filter {
             since: event_day(since)?,
