@@ -331,6 +331,12 @@ fn fit_serve_and_score_agree() {
         "{}",
         String::from_utf8_lossy(&remote.stderr)
     );
+    // 300 rows at 70 a request: 5 requests, the first answered 503 once and retried.
+    let stderr = String::from_utf8_lossy(&remote.stderr);
+    assert!(
+        stderr.contains("1 of 6 calls failed and were retried"),
+        "{stderr}"
+    );
     let remote = String::from_utf8(remote.stdout).unwrap();
     // Same scores through the wire, bit for bit; only entity_seen is unknown remotely.
     for (l, r) in local.lines().zip(remote.lines()).skip(1) {

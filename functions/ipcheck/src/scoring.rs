@@ -117,6 +117,7 @@ pub struct EndpointScorer {
     client: aws_sdk_sagemakerruntime::Client,
     endpoint: String,
     max_request_bytes: usize,
+    max_request_rows: usize,
     concurrency: usize,
     backoff: Backoff,
 }
@@ -138,8 +139,9 @@ fn csv_field(entity: &str, out: &mut Vec<u8>) {
     }
 }
 
-/// Splits pairs into CSV bodies of at most `max_bytes` (a single longer row is sent alone).
-fn chunks(pairs: &[Pair], max_bytes: usize) -> Vec<Chunk> {
+/// Splits pairs into CSV bodies of at most `max_bytes` and `max_rows` rows (a single longer row
+/// is sent alone).
+fn chunks(pairs: &[Pair], max_bytes: usize, max_rows: usize) -> Vec<Chunk> {
     let mut out = Vec::new();
     let mut current = Chunk {
         body: Vec::new(),
@@ -152,7 +154,9 @@ fn chunks(pairs: &[Pair], max_bytes: usize) -> Vec<Chunk> {
         line.push(b',');
         line.extend_from_slice(pair.ip.to_string().as_bytes());
         line.push(b'\n');
-        if current.rows > 0 && current.body.len() + line.len() > max_bytes {
+        if current.rows > 0
+            && (current.body.len() + line.len() > max_bytes || current.rows >= max_rows)
+        {
             out.push(std::mem::replace(
                 &mut current,
                 Chunk {
@@ -218,9 +222,17 @@ impl EndpointScorer {
             client,
             endpoint: endpoint.into(),
             max_request_bytes,
+            max_request_rows: usize::MAX,
             concurrency: concurrency.max(1),
             backoff: Backoff::default(),
         }
+    }
+
+    /// Also caps the rows per request, so that the response (verbose answers run longer than
+    /// the request) stays under SageMaker's 6 MiB too.
+    pub fn with_max_rows(mut self, rows: usize) -> Self {
+        self.max_request_rows = rows.max(1);
+        self
     }
 
     /// Changes the retry pacing (tests use short delays).
@@ -231,7 +243,7 @@ impl EndpointScorer {
 
     pub async fn score(&self, pairs: &[Pair], deadline: Instant) -> Result<Scored, ScoreError> {
         let parts: Vec<(Vec<f64>, u64, u64)> =
-            futures::stream::iter(chunks(pairs, self.max_request_bytes))
+            futures::stream::iter(chunks(pairs, self.max_request_bytes, self.max_request_rows))
                 .map(|chunk| self.invoke(chunk, deadline))
                 .buffered(self.concurrency)
                 .try_collect()
@@ -432,7 +444,12 @@ mod tests {
                 )
             })
             .collect();
-        let parts = chunks(&pairs, 4096);
+        let by_rows = chunks(&pairs, usize::MAX, 300);
+        assert_eq!(
+            by_rows.iter().map(|c| c.rows).collect::<Vec<_>>(),
+            [300, 300, 300, 100]
+        );
+        let parts = chunks(&pairs, 4096, usize::MAX);
         assert!(parts.len() > 1);
         assert!(parts.iter().all(|c| c.body.len() <= 4096));
         assert_eq!(parts.iter().map(|c| c.rows).sum::<usize>(), 1000);

@@ -3,10 +3,9 @@
 use std::io::Write;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
-use aws_sdk_sagemakerruntime::primitives::Blob;
-use futures::{StreamExt, TryStreamExt};
 use ipinsights::{Model, wire};
 
 use super::fit::{read_pairs, with_threads};
@@ -117,7 +116,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
 }
 
-/// Sends the pairs to an endpoint in `text/csv` chunks and returns the dot products in order.
+/// Sends the pairs to an endpoint in `text/csv` chunks and returns the dot products in order:
+/// the Lambda's own scorer (`ipcheck::scoring::EndpointScorer`), so throttling, 5xx and
+/// not-ready answers are retried with jittered backoff for up to `patience`.
 pub(crate) fn score_endpoint(
     name: &str,
     pairs: &[(&str, Ipv4Addr)],
@@ -125,56 +126,39 @@ pub(crate) fn score_endpoint(
     max_request_rows: usize,
     concurrency: usize,
 ) -> anyhow::Result<Vec<f64>> {
-    let chunks = wire::csv_chunks(pairs, max_request_bytes, max_request_rows);
+    let patience = Duration::from_secs(600);
+    let pairs: Vec<seclake::Pair> = pairs
+        .iter()
+        .map(|(entity, ip)| seclake::Pair {
+            entity: (*entity).into(),
+            ip: *ip,
+            count: 1,
+        })
+        .collect();
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
         let sdk = aws_config::load_from_env().await;
+        // Retries are the scorer's, so the SDK's are off (they would multiply).
         let conf = aws_sdk_sagemakerruntime::config::Builder::from(&sdk)
-            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(5))
+            .retry_config(aws_config::retry::RetryConfig::disabled())
             .build();
-        let client = aws_sdk_sagemakerruntime::Client::from_conf(conf);
-        let results: Vec<Vec<f64>> =
-            futures::stream::iter(chunks.into_iter().map(|(range, body)| {
-                let client = client.clone();
-                async move {
-                    let resp = client
-                        .invoke_endpoint()
-                        .endpoint_name(name)
-                        .content_type("text/csv")
-                        .accept("application/json")
-                        .body(Blob::new(body))
-                        .send()
-                        .await
-                        .map_err(|e| {
-                            anyhow::anyhow!(
-                                "invoking endpoint {name} for rows {}..{}: {}",
-                                range.start + 1,
-                                range.end,
-                                aws_sdk_sagemakerruntime::error::DisplayErrorContext(&e)
-                            )
-                        })?;
-                    let body = resp.body().map(|b| b.as_ref()).unwrap_or_default();
-                    let dots = wire::parse_predictions(resp.content_type().unwrap_or(""), body)
-                        .with_context(|| {
-                            format!(
-                                "parsing the response for rows {}..{}",
-                                range.start + 1,
-                                range.end
-                            )
-                        })?;
-                    if dots.len() != range.len() {
-                        bail!(
-                            "endpoint {name} returned {} predictions for {} rows",
-                            dots.len(),
-                            range.len()
-                        );
-                    }
-                    Ok(dots)
-                }
-            }))
-            .buffered(concurrency.max(1))
-            .try_collect()
-            .await?;
-        Ok(results.into_iter().flatten().collect())
+        let scorer = ipcheck::scoring::EndpointScorer::new(
+            aws_sdk_sagemakerruntime::Client::from_conf(conf),
+            name,
+            max_request_bytes,
+            concurrency,
+        )
+        .with_max_rows(max_request_rows);
+        let scored = scorer
+            .score(&pairs, tokio::time::Instant::now() + patience)
+            .await
+            .with_context(|| format!("scoring {} pairs with endpoint {name}", pairs.len()))?;
+        if scored.endpoint_errors > 0 {
+            eprintln!(
+                "endpoint {name}: {} of {} calls failed and were retried",
+                scored.endpoint_errors, scored.endpoint_calls
+            );
+        }
+        Ok(scored.scores.into_iter().map(|s| s.dot_product).collect())
     })
 }
