@@ -31,14 +31,18 @@ pub struct AthenaArgs {
     /// How often the query's state is polled, in milliseconds.
     #[arg(long, default_value_t = 2000, requires = "athena")]
     pub athena_poll_ms: u64,
+    /// Print the SQL that would run, and stop (no AWS call; review or run it yourself).
+    #[arg(long, requires = "athena")]
+    pub print_sql: bool,
 }
 
 impl AthenaArgs {
     /// The database and its tables: the region in the table names comes from
     /// `--table-region`, else the Security Lake database name, else the SDK's region.
-    pub fn tables(
+    /// `config` is loaded only when the region must come from it.
+    pub async fn tables(
         &self,
-        config: &aws_config::SdkConfig,
+        config: Option<&aws_config::SdkConfig>,
     ) -> anyhow::Result<seclake::athena::Tables> {
         let database = self.database.clone().context("--athena needs --database")?;
         let region = match (
@@ -47,9 +51,19 @@ impl AthenaArgs {
         ) {
             (Some(r), _) => r.clone(),
             (None, Some(r)) => r,
-            (None, None) => config.region().map(|r| r.to_string()).context(
-                "no --table-region, and the database name does not carry one: give --table-region us-east-1",
-            )?,
+            (None, None) => {
+                let loaded;
+                let config = match config {
+                    Some(c) => c,
+                    None => {
+                        loaded = aws_config::load_from_env().await;
+                        &loaded
+                    }
+                };
+                config.region().map(|r| r.to_string()).context(
+                    "no --table-region, and the database name does not carry one: give --table-region us-east-1",
+                )?
+            }
         };
         Ok(seclake::athena::Tables::new(&database, &region)?)
     }

@@ -604,3 +604,36 @@ async fn ctrl_c_stops_the_athena_query() {
         .map(|s| s.as_str().to_string());
     assert_eq!(state.as_deref(), Some("CANCELLED"));
 }
+
+#[test]
+fn print_sql_makes_no_call() {
+    // Port 9 is closed: any AWS call would fail the command.
+    let closed = "http://127.0.0.1:9";
+    let unload = run(ipinsights(Some(closed))
+        .args(["prepare", "--athena", "--print-sql", "--database", DATABASE])
+        .args([
+            "--since",
+            "2026-01-01",
+            "--until",
+            "2026-01-28",
+            "--pairing",
+            "peer",
+        ])
+        .args(["--out", "s3://my-bucket/ipinsights/data/"]));
+    assert!(unload.starts_with("UNLOAD (\nWITH raw AS ("), "{unload}");
+    assert!(unload.contains("TO 's3://my-bucket/ipinsights/data/athena/"));
+    assert!(unload.contains("\"amazon_security_lake_table_us_east_1_route53_2_0\""));
+    assert!(unload.trim_end().ends_with(';'));
+    let select = run(ipinsights(Some(closed))
+        .args(["trends", "--athena", "--print-sql", "--database", "my_link"])
+        .args(["--table-region", "eu-west-2", "--key", "account,severity"])
+        .args(["--since", "2026-01-01", "--until", "2026-01-31"]));
+    assert!(
+        select.starts_with("SELECT key, day, count(*) AS findings"),
+        "{select}"
+    );
+    assert!(
+        select.contains("\"my_link\".\"amazon_security_lake_table_eu_west_2_sh_findings_1_0\"")
+    );
+    assert!(select.contains("cloud.account.uid || ' | ' || severity"));
+}

@@ -275,8 +275,12 @@ async fn prepare_athena(
             "--athena writes through S3: give --out s3://BUCKET/prefix/ (Athena's UNLOAD cannot write to a local directory)"
         );
     };
-    let config = aws_config::load_from_env().await;
-    let tables = args.athena_args.tables(&config)?;
+    let config = if args.athena_args.print_sql {
+        None
+    } else {
+        Some(aws_config::load_from_env().await)
+    };
+    let tables = args.athena_args.tables(config.as_ref()).await?;
     let database = tables.database.clone();
     let select = PairsQuery {
         tables: tables.clone(),
@@ -303,6 +307,11 @@ async fn prepare_athena(
     );
     let unload_prefix = format!("{prefix}athena/{run}/");
     let location = format!("s3://{bucket}/{unload_prefix}");
+    let sql = seclake::athena::unload_csv(&select, &location);
+    let Some(config) = config else {
+        println!("{sql};");
+        return Ok(());
+    };
     let athena = Athena::new(
         &config,
         &database,

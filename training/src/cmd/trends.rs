@@ -203,7 +203,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let counts = if args.athena {
-        runtime.block_on(count_athena(&args, since, until))?
+        match runtime.block_on(count_athena(&args, since, until))? {
+            Some(counts) => counts,
+            // --print-sql: the query was printed instead.
+            None => return Ok(()),
+        }
     } else {
         let (objects, findings) = runtime.block_on(load(&args, since, until))?;
         count_findings(&args, since, until, objects, &findings)
@@ -368,9 +372,13 @@ fn count_findings(
 }
 
 /// The same counts from Athena: one GROUP BY over the sh_findings tables.
-async fn count_athena(args: &Args, since: i64, until: i64) -> anyhow::Result<Counts> {
-    let config = aws_config::load_from_env().await;
-    let tables = args.athena_args.tables(&config)?;
+async fn count_athena(args: &Args, since: i64, until: i64) -> anyhow::Result<Option<Counts>> {
+    let config = if args.athena_args.print_sql {
+        None
+    } else {
+        Some(aws_config::load_from_env().await)
+    };
+    let tables = args.athena_args.tables(config.as_ref()).await?;
     let database = tables.database.clone();
     let select = seclake::athena::FindingsQuery {
         tables,
@@ -384,6 +392,10 @@ async fn count_athena(args: &Args, since: i64, until: i64) -> anyhow::Result<Cou
         key: args.key.iter().map(|k| k.field()).collect(),
     }
     .select()?;
+    let Some(config) = config else {
+        println!("{select};");
+        return Ok(None);
+    };
     let athena = Athena::new(&config, &database, &args.athena_args, None, args.quiet);
     let finished = athena.run(&select, "findings per day").await?;
     let rows = athena
@@ -405,14 +417,14 @@ async fn count_athena(args: &Args, since: i64, until: i64) -> anyhow::Result<Cou
             None => without_key += n,
         }
     }
-    Ok(Counts {
+    Ok(Some(Counts {
         events,
         objects: 0,
         findings: in_window,
         in_window,
         without_key,
         athena: Some(finished),
-    })
+    }))
 }
 
 fn analyse(args: &Args, since: i64, until: i64, counts: Counts) -> Report {
