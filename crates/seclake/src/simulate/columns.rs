@@ -133,28 +133,21 @@ impl Sink {
 
     /// One string field of a list of structs with optional fields (`answers`, `observables`).
     pub(crate) fn struct_list_str<I: IntoIterator<Item = Option<Bytes>>>(&mut self, v: Option<I>) {
-        let Some(items) = v else {
-            self.level(self.max_def - 3, 0);
-            return;
-        };
-        let mut rep = 0;
-        for item in items {
-            match item {
-                Some(b) => {
-                    self.level(self.max_def, rep);
-                    self.bytes.push(ByteArray::from(b));
-                }
-                None => self.level(self.max_def - 1, rep),
-            }
-            rep = self.max_rep;
-        }
-        if rep == 0 {
-            self.level(self.max_def - 2, 0);
-        }
+        self.struct_list(v, |s, b| s.bytes.push(ByteArray::from(b)));
     }
 
     /// One int32 field of a list of structs with optional fields.
     pub(crate) fn struct_list_i32<I: IntoIterator<Item = Option<i32>>>(&mut self, v: Option<I>) {
+        self.struct_list(v, |s, x| s.i32s.push(x));
+    }
+
+    /// The level arithmetic of one field of a list of structs with optional fields, shared by
+    /// every value type so it lives in one place; `push` stores a present value.
+    fn struct_list<T, I: IntoIterator<Item = Option<T>>>(
+        &mut self,
+        v: Option<I>,
+        push: fn(&mut Sink, T),
+    ) {
         let Some(items) = v else {
             self.level(self.max_def - 3, 0);
             return;
@@ -164,7 +157,7 @@ impl Sink {
             match item {
                 Some(x) => {
                     self.level(self.max_def, rep);
-                    self.i32s.push(x);
+                    push(self, x);
                 }
                 None => self.level(self.max_def - 1, rep),
             }

@@ -8,10 +8,10 @@
 use bytes::Bytes;
 use rand::Rng;
 
-use super::ObjCtx;
 use super::columns::{Leaf, leaf};
 use super::estate::{Cell, Estate};
 use super::vpc::Addr;
+use super::{ObjCtx, Observable, Observables, context_leaves, observable_leaves};
 use crate::SourceVersion;
 
 #[derive(Clone, Copy, Debug)]
@@ -252,8 +252,10 @@ impl DnsRow {
     fn blocked(&self) -> bool {
         self.rcode == Rcode::Refused
     }
+}
 
-    fn observables(&self, e: &Estate) -> Vec<(&'static str, Bytes, &'static str, i32)> {
+impl Observables for DnsRow {
+    fn observables(&self, e: &Estate) -> Vec<Observable> {
         let mut out = vec![("query.hostname", self.hostname(e), "Hostname", 1)];
         if let Some(ip) = self.ip.text(e) {
             out.push(("src_endpoint.ip", ip, "IP Address", 2));
@@ -271,27 +273,9 @@ pub(crate) fn leaves<'a>(version: SourceVersion) -> Vec<Leaf<DnsRow, ObjCtx<'a>>
         leaf("metadata.product.feature.name", |_, _, s| {
             s.lit("Resolver Query Logs")
         }),
-        leaf("metadata.product.vendor_name", |_, _, s| s.lit("AWS")),
-        leaf("metadata.profiles.array", |_, c, s| {
-            s.str_list(Some(c.profiles.iter().cloned()))
-        }),
-        leaf("metadata.version", |_, c, s| {
-            s.str(Some(c.ocsf_version.clone()))
-        }),
     ];
-    if v2 {
-        l.push(leaf("cloud.account.uid", |_, c, s| {
-            s.str(Some(c.account.clone()))
-        }));
-    } else {
-        l.push(leaf("cloud.account_uid", |_, c, s| {
-            s.str(Some(c.account.clone()))
-        }));
-    }
+    l.extend(context_leaves(version));
     l.extend([
-        leaf("cloud.region", |_, c: &ObjCtx<'_>, s| {
-            s.str(Some(c.region.clone()))
-        }),
         leaf("cloud.provider", |_, _, s| s.lit("AWS")),
         leaf("src_endpoint.vpc_uid", |r: &DnsRow, c: &ObjCtx<'_>, s| {
             s.str(r.vpc.map(|v| c.estate.vpcs[v as usize].id.clone()))
@@ -438,36 +422,7 @@ pub(crate) fn leaves<'a>(version: SourceVersion) -> Vec<Leaf<DnsRow, ObjCtx<'a>>
         }),
     ]);
     if v2 {
-        l.extend([
-            leaf("observables.array.name", |r: &DnsRow, c: &ObjCtx<'_>, s| {
-                let o = r.observables(c.estate);
-                s.struct_list_str(Some(
-                    o.into_iter()
-                        .map(|x| Some(Bytes::from_static(x.0.as_bytes()))),
-                ))
-            }),
-            leaf(
-                "observables.array.value",
-                |r: &DnsRow, c: &ObjCtx<'_>, s| {
-                    let o = r.observables(c.estate);
-                    s.struct_list_str(Some(o.into_iter().map(|x| Some(x.1))))
-                },
-            ),
-            leaf("observables.array.type", |r: &DnsRow, c: &ObjCtx<'_>, s| {
-                let o = r.observables(c.estate);
-                s.struct_list_str(Some(
-                    o.into_iter()
-                        .map(|x| Some(Bytes::from_static(x.2.as_bytes()))),
-                ))
-            }),
-            leaf(
-                "observables.array.type_id",
-                |r: &DnsRow, c: &ObjCtx<'_>, s| {
-                    let o = r.observables(c.estate);
-                    s.struct_list_i32(Some(o.into_iter().map(|x| Some(x.3))))
-                },
-            ),
-        ]);
+        l.extend(observable_leaves());
     }
     l
 }

@@ -69,7 +69,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::{Source, SourceVersion};
-use columns::{Leaf, Sink};
+use columns::{Leaf, Sink, leaf};
 use estate::{Cell, Estate};
 use util::HashingWriter;
 use vpc::Addr;
@@ -469,6 +469,69 @@ impl<'a> ObjCtx<'a> {
             ocsf_version: Bytes::from_static(version.ocsf_version().as_bytes()),
         }
     }
+}
+
+/// The leaves after `metadata.product.feature.name` that come from the object context alone:
+/// vendor, profiles, OCSF version, account and region. VPC Flow Logs and Route 53 list them
+/// identically, so they share this one copy instead of drifting apart.
+pub(crate) fn context_leaves<'a, R>(version: SourceVersion) -> [Leaf<R, ObjCtx<'a>>; 5] {
+    let account = if version == SourceVersion::V2 {
+        "cloud.account.uid"
+    } else {
+        "cloud.account_uid"
+    };
+    [
+        leaf("metadata.product.vendor_name", |_, _, s| s.lit("AWS")),
+        leaf("metadata.profiles.array", |_, c: &ObjCtx<'_>, s| {
+            s.str_list(Some(c.profiles.iter().cloned()))
+        }),
+        leaf("metadata.version", |_, c: &ObjCtx<'_>, s| {
+            s.str(Some(c.ocsf_version.clone()))
+        }),
+        leaf(account, |_, c: &ObjCtx<'_>, s| {
+            s.str(Some(c.account.clone()))
+        }),
+        leaf("cloud.region", |_, c: &ObjCtx<'_>, s| {
+            s.str(Some(c.region.clone()))
+        }),
+    ]
+}
+
+/// One OCSF observable of a row: name, value, type and type id.
+pub(crate) type Observable = (&'static str, Bytes, &'static str, i32);
+
+/// Rows whose v2 schema carries an `observables` list.
+pub(crate) trait Observables {
+    fn observables(&self, e: &Estate) -> Vec<Observable>;
+}
+
+/// The four `observables.array.*` leaves. VPC Flow Logs and Route 53 encode them the same way
+/// and differ only in which observables a row has, so one copy serves both.
+pub(crate) fn observable_leaves<'a, R: Observables>() -> [Leaf<R, ObjCtx<'a>>; 4] {
+    [
+        leaf("observables.array.name", |r: &R, c: &ObjCtx<'_>, s| {
+            let o = r.observables(c.estate);
+            s.struct_list_str(Some(
+                o.into_iter()
+                    .map(|x| Some(Bytes::from_static(x.0.as_bytes()))),
+            ))
+        }),
+        leaf("observables.array.value", |r: &R, c: &ObjCtx<'_>, s| {
+            let o = r.observables(c.estate);
+            s.struct_list_str(Some(o.into_iter().map(|x| Some(x.1))))
+        }),
+        leaf("observables.array.type", |r: &R, c: &ObjCtx<'_>, s| {
+            let o = r.observables(c.estate);
+            s.struct_list_str(Some(
+                o.into_iter()
+                    .map(|x| Some(Bytes::from_static(x.2.as_bytes()))),
+            ))
+        }),
+        leaf("observables.array.type_id", |r: &R, c: &ObjCtx<'_>, s| {
+            let o = r.observables(c.estate);
+            s.struct_list_i32(Some(o.into_iter().map(|x| Some(x.3))))
+        }),
+    ]
 }
 
 /// An anomaly row to put at a given row index of an object.

@@ -8,9 +8,9 @@
 use bytes::Bytes;
 use rand::Rng;
 
-use super::ObjCtx;
 use super::columns::{Leaf, leaf};
 use super::estate::{Cell, EniKind, Estate, ipv4_text};
+use super::{ObjCtx, Observable, Observables, context_leaves, observable_leaves};
 use crate::SourceVersion;
 
 /// An address as a compact reference into the estate.
@@ -489,15 +489,17 @@ impl VpcRow {
             Outcome::NoData | Outcome::SkipData => "Network Activity: Unknown",
         }
     }
+}
 
-    fn observables(&self, e: &Estate) -> Vec<(&'static str, Bytes)> {
+impl Observables for VpcRow {
+    fn observables(&self, e: &Estate) -> Vec<Observable> {
         let mut out = Vec::with_capacity(2);
         for (name, ep) in [
             ("src_endpoint.ip", &self.src),
             ("dst_endpoint.ip", &self.dst),
         ] {
             if let Some(ip) = ep.ip.text(e).filter(|ip| ip.as_ref() != b"-") {
-                out.push((name, ip));
+                out.push((name, ip, "IP Address", 2));
             }
         }
         out
@@ -559,27 +561,9 @@ pub(crate) fn leaves<'a>(version: SourceVersion) -> Vec<Leaf<VpcRow, ObjCtx<'a>>
         leaf("metadata.product.version", |_, _, s| s.lit("5")),
         leaf("metadata.product.name", |_, _, s| s.lit("Amazon VPC")),
         leaf("metadata.product.feature.name", |_, _, s| s.lit("Flowlogs")),
-        leaf("metadata.product.vendor_name", |_, _, s| s.lit("AWS")),
-        leaf("metadata.profiles.array", |_, c, s| {
-            s.str_list(Some(c.profiles.iter().cloned()))
-        }),
-        leaf("metadata.version", |_, c, s| {
-            s.str(Some(c.ocsf_version.clone()))
-        }),
     ];
-    if v2 {
-        l.push(leaf("cloud.account.uid", |_, c, s| {
-            s.str(Some(c.account.clone()))
-        }));
-    } else {
-        l.push(leaf("cloud.account_uid", |_, c, s| {
-            s.str(Some(c.account.clone()))
-        }));
-    }
+    l.extend(context_leaves(version));
     l.extend([
-        leaf("cloud.region", |_, c: &ObjCtx<'_>, s| {
-            s.str(Some(c.region.clone()))
-        }),
         leaf("cloud.zone", |r: &VpcRow, c: &ObjCtx<'_>, s| {
             s.str(r.zone(c.estate))
         }),
@@ -696,36 +680,7 @@ pub(crate) fn leaves<'a>(version: SourceVersion) -> Vec<Leaf<VpcRow, ObjCtx<'a>>
         }),
     ]);
     if v2 {
-        l.extend([
-            leaf("observables.array.name", |r: &VpcRow, c: &ObjCtx<'_>, s| {
-                let o = r.observables(c.estate);
-                s.struct_list_str(Some(
-                    o.into_iter()
-                        .map(|(n, _)| Some(Bytes::from_static(n.as_bytes()))),
-                ))
-            }),
-            leaf(
-                "observables.array.value",
-                |r: &VpcRow, c: &ObjCtx<'_>, s| {
-                    let o = r.observables(c.estate);
-                    s.struct_list_str(Some(o.into_iter().map(|(_, v)| Some(v))))
-                },
-            ),
-            leaf("observables.array.type", |r: &VpcRow, c: &ObjCtx<'_>, s| {
-                let o = r.observables(c.estate);
-                s.struct_list_str(Some(
-                    o.into_iter()
-                        .map(|_| Some(Bytes::from_static(b"IP Address"))),
-                ))
-            }),
-            leaf(
-                "observables.array.type_id",
-                |r: &VpcRow, c: &ObjCtx<'_>, s| {
-                    let o = r.observables(c.estate);
-                    s.struct_list_i32(Some(o.into_iter().map(|_| Some(2))))
-                },
-            ),
-        ]);
+        l.extend(observable_leaves());
     }
     l
 }
