@@ -305,7 +305,7 @@ fn hint(message: &str) -> &'static str {
         || m.contains("does not exist")
         || m.contains("not found")
     {
-        "\n  hint: check --database and --table-region (tables are amazon_security_lake_table_<region>_<source>_<1_0|2_0>; the lake may not collect that source or version)"
+        "\n  hint: check --database and --table-region (tables are amazon_security_lake_table_<region>_<source>_<1_0|2_0>; the lake may not collect that source or version: narrow --sources/--versions)"
     } else if m.contains("access denied")
         || m.contains("accessdenied")
         || m.contains("not authorized")
