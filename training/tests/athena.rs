@@ -620,7 +620,10 @@ fn print_sql_makes_no_call() {
             "peer",
         ])
         .args(["--out", "s3://my-bucket/ipinsights/data/"]));
-    assert!(unload.starts_with("UNLOAD (\nWITH raw AS ("), "{unload}");
+    assert!(
+        unload.starts_with("UNLOAD (\nSELECT entity, ip, day FROM ("),
+        "{unload}"
+    );
     assert!(unload.contains("TO 's3://my-bucket/ipinsights/data/athena/"));
     assert!(unload.contains("\"amazon_security_lake_table_us_east_1_route53_2_0\""));
     assert!(unload.trim_end().ends_with(';'));

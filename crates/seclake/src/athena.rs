@@ -203,11 +203,27 @@ impl PairsQuery {
             |i: usize| format!("CAST(TRY_CAST(split_part(ip, '.', {i}) AS integer) AS varchar)");
         let in_range = |i: usize| format!("TRY_CAST(split_part(ip, '.', {i}) AS integer) <= 255");
         Ok(format!(
-            "WITH raw AS (\n{raw}\n),\n\
-trimmed AS (\n  SELECT object, day, trim(entity) AS entity, lower(trim(ip)) AS ip\n  FROM raw\n  WHERE entity IS NOT NULL AND ip IS NOT NULL\n),\n\
-mapped AS (\n  SELECT object, day, entity,\n    CASE WHEN regexp_like(ip, '{MAPPED}') THEN regexp_extract(ip, '{QUAD}', 0) ELSE ip END AS ip\n  FROM trimmed\n  WHERE entity NOT IN ('', '-')\n    AND strpos(entity, ',') = 0 AND strpos(entity, '\"') = 0\n    AND strpos(entity, chr(10)) = 0 AND strpos(entity, chr(13)) = 0\n),\n\
-pairs AS (\n  SELECT DISTINCT object, day, entity,\n    {o1} || '.' || {o2} || '.' || {o3} || '.' || {o4} AS ip\n  FROM mapped\n  WHERE regexp_like(ip, '^{QUAD}$')\n    AND {r1} AND {r2} AND {r3} AND {r4}\n)\n\
-SELECT entity, ip, day FROM pairs",
+            // Nested subqueries, not WITH: Athena documents UNLOAD over a SELECT statement.
+            r#"SELECT entity, ip, day FROM (
+  SELECT DISTINCT object, day, entity,
+    {o1} || '.' || {o2} || '.' || {o3} || '.' || {o4} AS ip
+  FROM (
+    SELECT object, day, entity,
+      CASE WHEN regexp_like(ip, '{MAPPED}') THEN regexp_extract(ip, '{QUAD}', 0) ELSE ip END AS ip
+    FROM (
+      SELECT object, day, trim(entity) AS entity, lower(trim(ip)) AS ip
+      FROM (
+{raw}
+      ) AS raw
+      WHERE entity IS NOT NULL AND ip IS NOT NULL
+    ) AS trimmed
+    WHERE entity NOT IN ('', '-')
+      AND strpos(entity, ',') = 0 AND strpos(entity, '"') = 0
+      AND strpos(entity, chr(10)) = 0 AND strpos(entity, chr(13)) = 0
+  ) AS mapped
+  WHERE regexp_like(ip, '^{QUAD}$')
+    AND {r1} AND {r2} AND {r3} AND {r4}
+) AS pairs"#,
             raw = branches.join("\n  UNION ALL\n"),
             o1 = octet(1),
             o2 = octet(2),
