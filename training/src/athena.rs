@@ -69,6 +69,39 @@ impl AthenaArgs {
     }
 }
 
+/// The table names in `database`, from Glue; `None` (with a warning) when Glue cannot say, in
+/// which case every table asked for is queried.
+pub async fn existing_tables(
+    config: &aws_config::SdkConfig,
+    database: &str,
+) -> Option<std::collections::BTreeSet<String>> {
+    let glue = aws_sdk_glue::Client::new(config);
+    let mut names = std::collections::BTreeSet::new();
+    let mut pages = glue
+        .get_tables()
+        .database_name(database)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        match page {
+            Ok(page) => names.extend(
+                page.table_list
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|t| t.name),
+            ),
+            Err(e) => {
+                let e = aws_sdk_glue::Error::from(e);
+                eprintln!(
+                    "warning: cannot list the tables of {database} in Glue ({e}): querying every table of --sources and --versions"
+                );
+                return None;
+            }
+        }
+    }
+    Some(names)
+}
+
 /// A query that finished.
 #[derive(Debug, serde::Serialize)]
 pub struct Finished {
@@ -159,16 +192,37 @@ impl Athena {
         };
         let mut last_state = None;
         let outcome = loop {
-            let execution = self
+            let polled = self
                 .client
                 .get_query_execution()
                 .query_execution_id(&id)
                 .send()
                 .await
-                .map_err(aws_sdk_athena::Error::from)
-                .with_context(|| format!("polling Athena query {id}"))?
-                .query_execution
-                .context("GetQueryExecution returned no execution")?;
+                .map_err(aws_sdk_athena::Error::from);
+            let execution = match polled {
+                Ok(out) => out
+                    .query_execution
+                    .context("GetQueryExecution returned no execution")?,
+                Err(e) => {
+                    // Do not leave a query scanning (and billing) that nobody follows.
+                    bar.finish_and_clear();
+                    let stopped = self
+                        .client
+                        .stop_query_execution()
+                        .query_execution_id(&id)
+                        .send()
+                        .await
+                        .is_ok();
+                    bail!(
+                        "polling Athena query {id} failed: {e}; {}",
+                        if stopped {
+                            "the query was stopped"
+                        } else {
+                            "the query may still be running: stop it in the Athena console"
+                        }
+                    );
+                }
+            };
             let status = execution.status.as_ref();
             let state = status.and_then(|s| s.state.clone());
             let scanned = execution
@@ -236,6 +290,9 @@ impl Athena {
             }
         };
         bar.finish_and_clear();
+        // tokio keeps SIGINT from now on, even with the listener gone: make a Ctrl-C during
+        // the rest of the command end it, as the user expects.
+        interrupt.exit_on_next();
         let finished = outcome?;
         eprintln!(
             "Athena query {id} succeeded in {:.1} s{}",
@@ -299,7 +356,13 @@ impl Athena {
 /// What to do about the usual failures.
 fn hint(message: &str) -> &'static str {
     let m = message.to_ascii_lowercase();
-    if m.contains("lake formation") {
+    if m.contains("workgroup") {
+        "\n  hint: check --workgroup (it must exist in this account and region, and be enabled)"
+    } else if m.contains("$path") {
+        "\n  hint: column-restricted Lake Formation grants hide \"$path\" (one row per pair and object); give --athena-dedup day for one row per pair and day instead"
+    } else if m.contains("column_not_found") || m.contains("cannot be resolved") {
+        "\n  hint: a column is missing from a table: check --versions (1.0 and 2.0 tables differ, e.g. cloud.account_uid against cloud.account.uid)"
+    } else if m.contains("lake formation") {
         "\n  hint: the caller needs Lake Formation SELECT and DESCRIBE on the Security Lake tables (a Security Lake query-access subscriber, or a grant by the data lake administrator)"
     } else if m.contains("table_not_found")
         || m.contains("does not exist")

@@ -42,6 +42,17 @@ impl Interrupt {
         )
     }
 
+    /// From now on, a Ctrl-C ends the process (exit status 130). Once tokio has installed its
+    /// SIGINT handler the default action never comes back, so a command that listened once
+    /// must do this for the rest of its work to stay interruptible.
+    pub fn exit_on_next(mut self) {
+        tokio::spawn(async move {
+            self.recv().await;
+            eprintln!("interrupted");
+            std::process::exit(130);
+        });
+    }
+
     /// Resolves at the next Ctrl-C (or one pressed since the last call).
     pub async fn recv(&mut self) {
         match &mut self.source {

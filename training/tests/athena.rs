@@ -53,6 +53,56 @@ fn athena_client(endpoint: &str) -> aws_sdk_athena::Client {
     aws_sdk_athena::Client::from_conf(config)
 }
 
+fn glue_client(endpoint: &str) -> aws_sdk_glue::Client {
+    let config = aws_sdk_glue::Config::builder()
+        .behavior_version(aws_sdk_glue::config::BehaviorVersion::latest())
+        .region(aws_sdk_glue::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_glue::config::Credentials::new(
+            "testing", "testing", None, None, "tests",
+        ))
+        .endpoint_url(endpoint)
+        .build();
+    aws_sdk_glue::Client::from_conf(config)
+}
+
+/// Creates the Glue database and the named tables (names only: Athena's part is DuckDB's here).
+async fn glue_tables(endpoint: &str, database: &str, tables: &[&str]) {
+    let glue = glue_client(endpoint);
+    let _ = glue
+        .create_database()
+        .database_input(
+            aws_sdk_glue::types::DatabaseInput::builder()
+                .name(database)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await;
+    for t in tables {
+        let _ = glue
+            .create_table()
+            .database_name(database)
+            .table_input(
+                aws_sdk_glue::types::TableInput::builder()
+                    .name(*t)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await;
+    }
+}
+
+/// Every Security Lake table of the simulated lake.
+const ALL_TABLES: &[&str] = &[
+    "amazon_security_lake_table_us_east_1_vpc_flow_1_0",
+    "amazon_security_lake_table_us_east_1_vpc_flow_2_0",
+    "amazon_security_lake_table_us_east_1_route53_1_0",
+    "amazon_security_lake_table_us_east_1_route53_2_0",
+    "amazon_security_lake_table_us_east_1_sh_findings_1_0",
+    "amazon_security_lake_table_us_east_1_sh_findings_2_0",
+];
+
 /// A simulated lake with both source versions; returns its bucket directory.
 fn simulated_lake(dir: &Path, extra: &[&str]) -> PathBuf {
     let lake = dir.join("lake");
@@ -233,7 +283,11 @@ con.execute(f"""COPY (SELECT * FROM (VALUES
   ({{'instance_uid': '', 'ip': '10.1.1.1'}}, {{'instance_uid': 'i-0edge00000000004', 'ip': '1.2.3'}}),
   ({{'instance_uid': 'i-0edge,comma', 'ip': '10.1.1.2'}}, {{'instance_uid': 'i-0edge00000000005', 'ip': 'fe80::1'}}),
   ({{'instance_uid': 'i-0edge00000000006', 'ip': '1.2.3.4.5'}}, {{'instance_uid': 'i-0edge00000000007', 'ip': '0001.2.3.4'}}),
-  ({{'instance_uid': 'i-0edge00000000008', 'ip': NULL}}, {{'instance_uid': 'i-0edge00000000008', 'ip': '-'}})
+  ({{'instance_uid': 'i-0edge00000000008', 'ip': NULL}}, {{'instance_uid': 'i-0edge00000000008', 'ip': '-'}}),
+  ({{'instance_uid': 'i-0edge00000000009', 'ip': '0:0:0:0:0:ffff:10.1.2.5'}}, {{'instance_uid': 'i-0edge0000000000a', 'ip': '0::ffff:10.1.2.6'}}),
+  ({{'instance_uid': 'i-0edge0000000000b', 'ip': '::0:ffff:10.1.2.7'}}, {{'instance_uid': 'i-0edge0000000000c', 'ip': '::ffff:012.0.0.1'}}),
+  ({{'instance_uid': 'i-0edge0000000000e', 'ip': '[::ffff:10.1.2.8'}}, {{'instance_uid': 'i-0edge0000000000f', 'ip': '0:0:0:0:0::ffff:10.1.2.9'}}),
+  ({{'instance_uid': 'i-0edge0000000000g', 'ip': 'x' || chr(10) || '::ffff:10.1.2.10'}}, {{'instance_uid': 'i-0edge0000000000h', 'ip': '0000:0::FFFF:10.1.2.11'}})
 ) AS t(src_endpoint, dst_endpoint)) TO '{lake}/aws/VPC_FLOW/1.0/{part}/edge-cases.parquet' (FORMAT parquet)""")
 con.execute(f"""COPY (SELECT * FROM (VALUES
   ({{'instance_uid': 'i-0edge0000000000d', 'ip': '10.3.3.3'}}, [
@@ -257,6 +311,7 @@ async fn prepare_athena_equals_reading_the_lake() {
         .status()
         .unwrap();
     assert!(status.success(), "writing the edge-case objects");
+    glue_tables(&endpoint, DATABASE, ALL_TABLES).await;
     let athena = athena_client(&endpoint);
     let s3 = s3_client(&endpoint);
     let bucket = "ipinsights-athena-out";
@@ -363,6 +418,8 @@ async fn prepare_athena_equals_reading_the_lake() {
                     "src" => &[
                         "i-0edge00000000001,12.0.22.33",
                         "i-0edge00000000003,10.9.9.9",
+                        "i-0edge00000000009,10.1.2.5",
+                        "i-0edge0000000000b,10.1.2.7",
                         "i-0edge0000000000d,10.3.3.3",
                     ],
                     _ => &[
@@ -371,8 +428,12 @@ async fn prepare_athena_equals_reading_the_lake() {
                         "i-0edge00000000002,12.0.22.33",
                         "i-0edge00000000004,10.1.1.1",
                         "i-0edge00000000005,10.1.1.2",
+                        "i-0edge00000000009,10.1.2.6",
+                        "i-0edge0000000000a,10.1.2.5",
+                        "i-0edge0000000000c,10.1.2.7",
                         "i-0edge0000000000d,10.0.0.1",
                         "i-0edge0000000000d,10.0.0.2",
+                        "i-0edge0000000000g,10.1.2.11",
                     ],
                 };
                 let mut edge: Vec<&str> =
@@ -398,6 +459,18 @@ async fn prepare_athena_equals_reading_the_lake() {
             assert_eq!(here[field], there[field], "{pairing} {field}");
         }
         assert_eq!(there["athena"]["files"], 2);
+        assert!(there["objects"].is_null() && there["rows"].is_null());
+        assert!(there["train"]["stats"].get("objects").is_none());
+        // The UNLOAD files are gone once the outputs are written.
+        let left = s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(key_prefix)
+            .send()
+            .await
+            .unwrap()
+            .key_count();
+        assert_eq!(left, Some(0), "UNLOAD files deleted");
         assert_eq!(there["athena"]["bad_lines"], 0);
         assert_eq!(there["validation"]["url"], format!("{out}validation.csv"));
     }
@@ -447,6 +520,7 @@ async fn trends_athena_and_s3_equal_the_local_report() {
     assert_eq!(from_s3, local, "the report from S3 equals the local one");
 
     // Athena: the GROUP BY runs in DuckDB and its rows come back through GetQueryResults.
+    glue_tables(&endpoint, DATABASE, ALL_TABLES).await;
     let athena = athena_client(&endpoint);
     hold_queries(&endpoint);
     let known = known_queries(&athena).await;
@@ -489,7 +563,8 @@ async fn trends_athena_and_s3_equal_the_local_report() {
             let data: Vec<serde_json::Value> = f
                 .iter()
                 .map(|v| {
-                    if v.is_empty() {
+                    // athena_duckdb.py writes NULL as \N; an empty string stays a value.
+                    if *v == "\\N" {
                         serde_json::json!({})
                     } else {
                         serde_json::json!({ "VarCharValue": v })
@@ -544,6 +619,7 @@ async fn trends_athena_and_s3_equal_the_local_report() {
         .collect();
     assert!(!by_key.is_empty());
     assert!(there["athena"]["query_execution_id"].is_string());
+    assert!(there["objects"].is_null());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -552,11 +628,29 @@ async fn ctrl_c_stops_the_athena_query() {
         return;
     };
     let _serial = ATHENA.lock().await;
+    // A lake that collects source version 2.0 only: the 1.0 tables are left out, with a warning.
+    let partial = "lake_v2_only";
+    glue_tables(
+        &endpoint,
+        partial,
+        &[
+            "amazon_security_lake_table_us_east_1_vpc_flow_2_0",
+            "amazon_security_lake_table_us_east_1_route53_2_0",
+        ],
+    )
+    .await;
     let athena = athena_client(&endpoint);
     hold_queries(&endpoint);
     let known = known_queries(&athena).await;
     let mut cli = ipinsights(Some(&endpoint))
-        .args(["prepare", "--athena", "--database", DATABASE])
+        .args([
+            "prepare",
+            "--athena",
+            "--database",
+            partial,
+            "--table-region",
+            "us-east-1",
+        ])
         .args([
             "--since",
             "20260105",
@@ -570,7 +664,12 @@ async fn ctrl_c_stops_the_athena_query() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let (id, _, _, _) = next_query(&athena, &known, &mut cli).await;
+    let (id, sql, _, _) = next_query(&athena, &known, &mut cli).await;
+    assert!(sql.contains("\"lake_v2_only\".\"amazon_security_lake_table_us_east_1_vpc_flow_2_0\""));
+    assert!(
+        sql.contains("route53_2_0") && !sql.contains("_1_0"),
+        "{sql}"
+    );
     // The listener exists before the query starts, so this Ctrl-C cannot be missed.
     let status = Command::new("kill")
         .args(["-INT", &cli.id().to_string()])
@@ -587,6 +686,12 @@ async fn ctrl_c_stops_the_athena_query() {
         output.status.code(),
         Some(1),
         "exits with an error:\n{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "lake_v2_only has no table amazon_security_lake_table_us_east_1_vpc_flow_1_0: skipped"
+        ),
+        "{stderr}"
     );
     assert!(
         stderr.contains(&format!("interrupted: Athena query {id} stopped")),
@@ -639,4 +744,41 @@ fn print_sql_makes_no_call() {
         select.contains("\"my_link\".\"amazon_security_lake_table_eu_west_2_sh_findings_1_0\"")
     );
     assert!(select.contains("cloud.account.uid || ' | ' || severity"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_table_to_query_is_an_error_before_any_query() {
+    let Some(endpoint) = moto_endpoint() else {
+        return;
+    };
+    glue_tables(
+        &endpoint,
+        "lake_findings_only",
+        &["amazon_security_lake_table_us_east_1_sh_findings_2_0"],
+    )
+    .await;
+    let out = ipinsights(Some(&endpoint))
+        .args(["prepare", "--athena", "--database", "lake_findings_only"])
+        .args([
+            "--table-region",
+            "us-east-1",
+            "--since",
+            "20260105",
+            "--until",
+            "20260108",
+        ])
+        .args(["--out", "s3://ipinsights-athena-out/none/"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("none of the tables"), "{stderr}");
+    assert!(
+        stderr.contains("tables there: amazon_security_lake_table_us_east_1_sh_findings_2_0"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("started in workgroup"),
+        "no query ran:\n{stderr}"
+    );
 }

@@ -1,4 +1,4 @@
-"""Runs the CLI's Athena SQL in DuckDB over a local (simulated) lake, standing in for Athena.
+r"""Runs the CLI's Athena SQL in DuckDB over a local (simulated) lake, standing in for Athena.
 
 moto accepts Athena queries but never runs them, so the tests run the exact text the CLI sent
 here instead. Each Glue table becomes a view over its lake folder, with the partition columns
@@ -11,7 +11,8 @@ Differences from Trino are bridged by renames only:
 
 Usage: athena_duckdb.py LAKE_BUCKET_DIR DATABASE REGION_SUFFIX SQL_FILE OUT_CSV
 An UNLOAD statement is run as its inner SELECT; OUT_CSV gets headerless rows (gzip when the
-name ends in .gz, as Athena's UNLOAD writes them); a SELECT gets a header row first.
+name ends in .gz, as Athena's UNLOAD writes them); a SELECT gets a header row first. NULL is
+written as \N.
 """
 
 import csv
@@ -57,8 +58,9 @@ def main() -> None:
     writer = csv.writer(buf, lineterminator="\n")
     if not unload:
         writer.writerow(names)
+    # NULL as \N (Hive's text convention), so that it differs from an empty string.
     for row in rows:
-        writer.writerow(["" if v is None else v for v in row])
+        writer.writerow(["\\N" if v is None else v for v in row])
     data = buf.getvalue().encode("utf-8")
     if out.endswith(".gz"):
         data = gzip.compress(data)

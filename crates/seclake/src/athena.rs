@@ -32,6 +32,8 @@ pub enum QueryError {
     Window { since: EventDay, until: EventDay },
     #[error("{0:?} is not a Glue region suffix (expected something like us_east_1 or us-east-1)")]
     Region(String),
+    #[error("none of the tables {0:?} exists in the database")]
+    NoTables(Vec<String>),
 }
 
 /// Where the Security Lake tables are: the Glue database and the region suffix of its tables.
@@ -41,6 +43,10 @@ pub struct Tables {
     pub database: String,
     /// `us_east_1` in `amazon_security_lake_table_us_east_1_vpc_flow_1_0`.
     pub region_suffix: String,
+    /// The tables known to exist (from Glue); `None`: assume every table asked for exists.
+    /// Security Lake creates tables only for the sources and source version a lake collects,
+    /// and one missing table fails a whole `UNION ALL`.
+    pub existing: Option<std::collections::BTreeSet<String>>,
 }
 
 impl Tables {
@@ -57,6 +63,7 @@ impl Tables {
         Ok(Tables {
             database: database.to_string(),
             region_suffix: suffix,
+            existing: None,
         })
     }
 
@@ -71,18 +78,40 @@ impl Tables {
         ok.then(|| rest.to_string())
     }
 
+    /// `amazon_security_lake_table_<region>_<source>_<1_0|2_0>`.
+    pub fn name(&self, source: &Source, version: SourceVersion) -> String {
+        format!(
+            "amazon_security_lake_table_{}_{}_{}",
+            self.region_suffix,
+            source.as_str().to_ascii_lowercase(),
+            version.as_str().replace('.', "_")
+        )
+    }
+
     /// `"database"."amazon_security_lake_table_<region>_<source>_<1_0|2_0>"`.
     pub fn table(&self, source: &Source, version: SourceVersion) -> String {
         format!(
             "{}.{}",
             quote_ident(&self.database),
-            quote_ident(&format!(
-                "amazon_security_lake_table_{}_{}_{}",
-                self.region_suffix,
-                source.as_str().to_ascii_lowercase(),
-                version.as_str().replace('.', "_")
-            ))
+            quote_ident(&self.name(source, version))
         )
+    }
+
+    /// Whether the table is known to exist (or nothing is known).
+    pub fn exists(&self, source: &Source, version: SourceVersion) -> bool {
+        self.existing
+            .as_ref()
+            .is_none_or(|e| e.contains(&self.name(source, version)))
+    }
+
+    /// The tables of `sources` x `versions` that are known not to exist.
+    pub fn missing(&self, sources: &[Source], versions: &[SourceVersion]) -> Vec<String> {
+        sources
+            .iter()
+            .flat_map(|s| versions.iter().map(move |&v| (s, v)))
+            .filter(|(s, v)| !self.exists(s, *v))
+            .map(|(s, v)| self.name(s, v))
+            .collect()
     }
 }
 
@@ -165,6 +194,18 @@ pub struct PairsQuery {
     pub versions: Vec<SourceVersion>,
     pub filter: Filter,
     pub pairing: Pairing,
+    pub dedup: Dedup,
+}
+
+/// What a pair is distinct within.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Dedup {
+    /// One row per pair and object (`"$path"`), as the local extractor writes.
+    #[default]
+    Object,
+    /// One row per pair and day: for column-restricted Lake Formation grants, which hide
+    /// `"$path"`.
+    Day,
 }
 
 impl PairsQuery {
@@ -180,24 +221,36 @@ impl PairsQuery {
                 return Err(QueryError::UnsupportedSource(source.as_str().to_string()));
             }
             for &version in &self.versions {
+                if !self.tables.exists(source, version) {
+                    continue;
+                }
                 let table = self.tables.table(source, version);
                 let day = match version {
                     SourceVersion::V1 => "eventday",
                     SourceVersion::V2 => "date_format(time_dt, '%Y%m%d')",
                 };
                 let filter = self.filter.clause(version);
+                let object = match self.dedup {
+                    Dedup::Object => "\"$path\"",
+                    Dedup::Day => "''",
+                };
                 for (entity, ip) in slots(source, self.pairing) {
                     branches.push(match ip {
                         Ip::Field(ip) => format!(
-                            "  SELECT \"$path\" AS object, {day} AS day, {entity} AS entity, {ip} AS ip\n  FROM {table}\n  WHERE {filter}"
+                            "  SELECT {object} AS object, {day} AS day, {entity} AS entity, {ip} AS ip\n  FROM {table}\n  WHERE {filter}"
                         ),
                         // A/AAAA answers only; AAAA can carry an IPv4-mapped address.
                         Ip::Answers => format!(
-                            "  SELECT \"$path\" AS object, {day} AS day, {entity} AS entity, a.rdata AS ip\n  FROM {table}\n  CROSS JOIN UNNEST(transform(filter(answers, x -> upper(x.type) IN ('A', 'AAAA')), x -> x.rdata)) AS a (rdata)\n  WHERE {filter}"
+                            "  SELECT {object} AS object, {day} AS day, {entity} AS entity, a.rdata AS ip\n  FROM {table}\n  CROSS JOIN UNNEST(transform(filter(answers, x -> upper(x.type) IN ('A', 'AAAA')), x -> x.rdata)) AS a (rdata)\n  WHERE {filter}"
                         ),
                     });
                 }
             }
+        }
+        if branches.is_empty() {
+            return Err(QueryError::NoTables(
+                self.tables.missing(&self.sources, &self.versions),
+            ));
         }
         let octet =
             |i: usize| format!("CAST(TRY_CAST(split_part(ip, '.', {i}) AS integer) AS varchar)");
@@ -209,7 +262,7 @@ impl PairsQuery {
     {o1} || '.' || {o2} || '.' || {o3} || '.' || {o4} AS ip
   FROM (
     SELECT object, day, entity,
-      CASE WHEN regexp_like(ip, '{MAPPED}') THEN regexp_extract(ip, '{QUAD}', 0) ELSE ip END AS ip
+      CASE WHEN regexp_like(ip, '{mapped}') THEN regexp_extract(ip, '{QUAD}', 0) ELSE ip END AS ip
     FROM (
       SELECT object, day, trim(entity) AS entity, lower(trim(ip)) AS ip
       FROM (
@@ -221,10 +274,11 @@ impl PairsQuery {
       AND strpos(entity, ',') = 0 AND strpos(entity, '"') = 0
       AND strpos(entity, chr(10)) = 0 AND strpos(entity, chr(13)) = 0
   ) AS mapped
-  WHERE regexp_like(ip, '^{QUAD}$')
+  WHERE regexp_like(ip, '\A{QUAD}\z')
     AND {r1} AND {r2} AND {r3} AND {r4}
 ) AS pairs"#,
             raw = branches.join("\n  UNION ALL\n"),
+            mapped = mapped_pattern(),
             o1 = octet(1),
             o2 = octet(2),
             o3 = octet(3),
@@ -239,8 +293,31 @@ impl PairsQuery {
 
 /// A dotted quad of one- to three-digit decimal octets.
 const QUAD: &str = "[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}";
-/// An IPv4-mapped IPv6 address in dotted form, optionally bracketed (lower-cased already).
-const MAPPED: &str = "^\\[?::ffff:[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}\\]?$";
+/// An IPv4-mapped IPv6 address in dotted form, as `std::net::Ipv6Addr` parses it (lower-cased
+/// already): five zero groups, written out or folded by one `::`, then `ffff:` and a dotted quad
+/// without leading zeros; bracketed or not. `\A`/`\z` rather than `^`/`$`, which Trino's
+/// default regex engine (Joni) reads as line anchors. The hex form (`::ffff:102:304`) is not
+/// matched: the local reader takes it as `1.2.3.4`, the SQL drops it as IPv6.
+fn mapped_pattern() -> String {
+    const ZERO: &str = "0{1,4}:";
+    const OCTET: &str = "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])";
+    let mut prefixes = vec![format!("({ZERO}){{5}}")];
+    // `a` groups before `::`, `b` after it; `::` stands for at least one group.
+    for a in 0..=4 {
+        for b in 0..=(4 - a) {
+            let before = match a {
+                0 => String::new(),
+                _ => format!("({ZERO}){{{}}}0{{1,4}}", a - 1),
+            };
+            prefixes.push(format!("{before}::({ZERO}){{{b}}}"));
+        }
+    }
+    let inner = format!(
+        "({})ffff:{OCTET}\\.{OCTET}\\.{OCTET}\\.{OCTET}",
+        prefixes.join("|")
+    );
+    format!("\\A(\\[{inner}\\]|{inner})\\z")
+}
 
 enum Ip {
     Field(&'static str),
@@ -323,6 +400,7 @@ impl FindingsQuery {
         let branches: Vec<String> = self
             .versions
             .iter()
+            .filter(|&&version| self.tables.exists(&Source::ShFindings, version))
             .map(|&version| {
                 let key: Vec<&str> = self.key.iter().map(|k| k.expr(version)).collect();
                 format!(
@@ -333,6 +411,11 @@ impl FindingsQuery {
                 )
             })
             .collect();
+        if branches.is_empty() {
+            return Err(QueryError::NoTables(
+                self.tables.missing(&[Source::ShFindings], &self.versions),
+            ));
+        }
         Ok(format!(
             "SELECT key, day, count(*) AS findings\nFROM (\n{}\n) AS f\nGROUP BY key, day\nORDER BY key, day",
             branches.join("\n  UNION ALL\n")
@@ -419,6 +502,7 @@ mod tests {
                 ..filter()
             },
             pairing: Pairing::Src,
+            dedup: Dedup::Object,
         };
         let sql = q.select().unwrap();
         assert!(sql.contains("FROM \"db\"\"x\"."), "{sql}");
@@ -439,6 +523,7 @@ mod tests {
                 ..filter()
             },
             pairing: Pairing::Src,
+            dedup: Dedup::Object,
         };
         let sql = q.select().unwrap();
         assert!(
@@ -460,6 +545,7 @@ mod tests {
                 versions: vec![SourceVersion::V1],
                 filter: filter(),
                 pairing,
+                dedup: Dedup::Object,
             }
             .select()
             .unwrap()
@@ -478,10 +564,59 @@ mod tests {
             versions: vec![SourceVersion::V1],
             filter: filter(),
             pairing: Pairing::Src,
+            dedup: Dedup::Object,
         }
         .select()
         .unwrap_err();
         assert_eq!(err, QueryError::UnsupportedSource("SH_FINDINGS".into()));
+    }
+
+    #[test]
+    fn tables_known_to_be_missing_are_left_out() {
+        let mut tables = tables();
+        tables.existing = Some(
+            [
+                "amazon_security_lake_table_us_east_1_vpc_flow_2_0",
+                "amazon_security_lake_table_us_east_1_sh_findings_1_0",
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect(),
+        );
+        let q = PairsQuery {
+            tables: tables.clone(),
+            sources: vec![Source::VpcFlow, Source::Route53],
+            versions: vec![SourceVersion::V1, SourceVersion::V2],
+            filter: filter(),
+            pairing: Pairing::Src,
+            dedup: Dedup::Day,
+        };
+        let sql = q.select().unwrap();
+        assert_eq!(sql.matches("FROM \"").count(), 1, "{sql}");
+        assert!(sql.contains("vpc_flow_2_0"));
+        assert!(sql.contains("SELECT '' AS object"), "per-day dedup: {sql}");
+        assert!(!sql.contains("$path"));
+        assert_eq!(
+            tables.missing(&q.sources, &q.versions),
+            [
+                "amazon_security_lake_table_us_east_1_vpc_flow_1_0",
+                "amazon_security_lake_table_us_east_1_route53_1_0",
+                "amazon_security_lake_table_us_east_1_route53_2_0",
+            ]
+        );
+        let none = PairsQuery {
+            sources: vec![Source::Route53],
+            ..q
+        };
+        assert!(matches!(none.select(), Err(QueryError::NoTables(t)) if t.len() == 2));
+        let findings = FindingsQuery {
+            tables,
+            versions: vec![SourceVersion::V1, SourceVersion::V2],
+            filter: filter(),
+            key: vec![FindingField::Product],
+        };
+        let sql = findings.select().unwrap();
+        assert!(sql.contains("sh_findings_1_0") && !sql.contains("sh_findings_2_0"));
     }
 
     #[test]

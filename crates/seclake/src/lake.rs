@@ -526,6 +526,51 @@ pub fn count_lines(path: &Path) -> Result<u64, LakeError> {
     Ok(n)
 }
 
+/// Deletes `keys` from `bucket`, up to 1,000 per DeleteObjects request (S3's limit); any key
+/// S3 reports as not deleted fails the call.
+pub async fn delete_objects(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    keys: &[String],
+) -> Result<(), LakeError> {
+    use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+    for batch in keys.chunks(1000) {
+        let what = || format!("deleting {} objects from s3://{bucket}", batch.len());
+        let objects = batch
+            .iter()
+            .map(|k| ObjectIdentifier::builder().key(k).build())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| LakeError::Invalid(format!("{}: {e}", what())))?;
+        let delete = Delete::builder()
+            .set_objects(Some(objects))
+            .quiet(true)
+            .build()
+            .map_err(|e| LakeError::Invalid(format!("{}: {e}", what())))?;
+        let out = client
+            .delete_objects()
+            .bucket(bucket)
+            .delete(delete)
+            .send()
+            .await
+            .map_err(|e| LakeError::S3 {
+                what: what(),
+                message: s3_message(&e, "s3:DeleteObject"),
+            })?;
+        if let Some(first) = out.errors().first() {
+            return Err(LakeError::S3 {
+                what: what(),
+                message: format!(
+                    "{} of them not deleted, e.g. {}: {}",
+                    out.errors().len(),
+                    first.key().unwrap_or("?"),
+                    first.message().unwrap_or("no message")
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Uploads a local file to `s3://bucket/key` by multipart upload, one part of `part_size`
 /// bytes (at least 5 MiB, S3's minimum) in memory at a time. A failed upload is aborted so
 /// that no parts are left to be billed.

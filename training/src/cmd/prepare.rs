@@ -55,6 +55,14 @@ pub struct Args {
     athena: bool,
     #[command(flatten)]
     athena_args: AthenaArgs,
+    /// With --athena: one row per pair and object (as local reads), or per pair and day (for
+    /// column-restricted Lake Formation grants, which hide "$path").
+    #[arg(long, default_value = "object", requires = "athena")]
+    athena_dedup: DedupArg,
+    /// With --athena: keep Athena's UNLOAD files under <out>/athena/<run>/ (by default they are
+    /// deleted once train.csv and validation.csv are written).
+    #[arg(long, requires = "athena")]
+    keep_unload: bool,
     /// Sources, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "VPC_FLOW,ROUTE53")]
     sources: Vec<Source>,
@@ -97,6 +105,12 @@ pub struct Args {
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum DedupArg {
+    Object,
+    Day,
 }
 
 fn parse_day(s: &str) -> Result<EventDay, String> {
@@ -280,8 +294,16 @@ async fn prepare_athena(
     } else {
         Some(aws_config::load_from_env().await)
     };
-    let tables = args.athena_args.tables(config.as_ref()).await?;
+    let mut tables = args.athena_args.tables(config.as_ref()).await?;
     let database = tables.database.clone();
+    if let Some(config) = &config {
+        tables.existing = crate::athena::existing_tables(config, &database).await;
+        for name in tables.missing(&args.sources, &args.versions) {
+            eprintln!(
+                "warning: {database} has no table {name}: skipped (the lake does not collect that source or version)"
+            );
+        }
+    }
     let select = PairsQuery {
         tables: tables.clone(),
         sources: args.sources.clone(),
@@ -293,8 +315,26 @@ async fn prepare_athena(
             accounts: args.accounts.clone(),
         },
         pairing: args.pairing,
+        dedup: match args.athena_dedup {
+            DedupArg::Object => seclake::athena::Dedup::Object,
+            DedupArg::Day => seclake::athena::Dedup::Day,
+        },
     }
-    .select()?;
+    .select()
+    .map_err(|e| match e {
+        seclake::athena::QueryError::NoTables(_) => anyhow::anyhow!(
+            "{e}: check --database, --table-region, --sources and --versions{}",
+            tables
+                .existing
+                .as_ref()
+                .map(|t| format!(
+                    " (tables there: {})",
+                    t.iter().cloned().collect::<Vec<_>>().join(", ")
+                ))
+                .unwrap_or_default()
+        ),
+        e => e.into(),
+    })?;
     let prefix = lake::dir_prefix(key);
     // UNLOAD refuses a location that holds anything: every run gets its own.
     let run = format!(
@@ -338,16 +378,29 @@ async fn prepare_athena(
         let page = page.with_context(|| format!("listing {location}"))?;
         for o in page.contents.unwrap_or_default() {
             if let Some(k) = o.key {
-                files.push(k);
+                files.push((k, o.size.unwrap_or(0).max(0) as u64));
             }
         }
     }
     files.sort();
+    let total: u64 = files.iter().map(|(_, size)| size).sum();
+    let bar = if !args.quiet && std::io::stderr().is_terminal() {
+        let bar = ProgressBar::new(total);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "reading UNLOAD [{bar:30}] {bytes}/{total_bytes} {msg} ({elapsed}, eta {eta})",
+            )?
+            .progress_chars("=> "),
+        );
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
     let mut sink = Sink::new(args, out.clone())?;
     let scratch = tempfile::tempdir().context("creating a temporary directory")?;
     let mut bad_lines = 0u64;
     let mut line = String::new();
-    for file in &files {
+    for (file, size) in &files {
         // Downloaded to disk first, so memory does not grow with the size of a file.
         let local = scratch.path().join("part");
         let mut body = s3
@@ -396,7 +449,10 @@ async fn prepare_athena(
             let is_validation = args.validation_days > 0 && day >= first_validation_day;
             sink.push(entity, ip, is_validation)?;
         }
+        bar.inc(*size);
+        bar.set_message(format!("{} pairs", sink.seen()));
     }
+    bar.finish_and_clear();
     if bad_lines > 0 {
         tracing::warn!(
             bad_lines,
@@ -410,11 +466,16 @@ async fn prepare_athena(
         files.len()
     );
     let source = serde_json::json!({
+        // Athena reports pairs, not objects or rows; entities unsafe for CSV are dropped in SQL.
+        "objects": null,
+        "rows": null,
+        "skipped_unsafe_entities": null,
         "athena": {
             "database": database,
             "workgroup": args.athena_args.workgroup,
             "table_region": tables.region_suffix,
             "unload": location,
+            "unload_kept": args.keep_unload,
             "files": files.len(),
             "bad_lines": bad_lines,
             "query": finished,
@@ -428,7 +489,16 @@ async fn prepare_athena(
         &summary,
         started,
     )
-    .await
+    .await?;
+    if !args.keep_unload {
+        let keys: Vec<String> = files.into_iter().map(|(k, _)| k).collect();
+        if let Err(e) = lake::delete_objects(&s3, bucket, &keys).await {
+            eprintln!(
+                "warning: could not delete the UNLOAD files under {location} ({e}): remove them yourself"
+            );
+        }
+    }
+    Ok(())
 }
 
 /// A few random bits for run names (no RNG dependency needed for this).
@@ -610,6 +680,14 @@ impl Sink {
         });
         if let (Some(m), serde_json::Value::Object(extra)) = (manifest.as_object_mut(), source) {
             m.extend(extra);
+        }
+        if manifest.get("athena").is_some() {
+            for part in ["train", "validation"] {
+                if let Some(stats) = manifest[part]["stats"].as_object_mut() {
+                    stats.remove("objects");
+                    stats.remove("rows_read");
+                }
+            }
         }
         let manifest_path = out_dir.join("manifest.json");
         let mut manifest_bytes = serde_json::to_vec_pretty(&manifest)?;

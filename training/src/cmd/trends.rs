@@ -173,7 +173,9 @@ struct Report {
     since: String,
     until: String,
     key: Vec<KeyField>,
-    objects: usize,
+    /// Objects read (null with --athena).
+    objects: Option<usize>,
+    /// Findings read (with --athena: those in the window).
     findings: usize,
     findings_in_window: usize,
     findings_without_key: usize,
@@ -332,7 +334,7 @@ fn walk_parquet(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
 struct Counts {
     /// `(key, time in ms, findings)`.
     events: Vec<(String, i64, f64)>,
-    objects: usize,
+    objects: Option<usize>,
     findings: usize,
     in_window: usize,
     without_key: usize,
@@ -363,7 +365,7 @@ fn count_findings(
     }
     Counts {
         events,
-        objects,
+        objects: Some(objects),
         findings: findings.len(),
         in_window,
         without_key,
@@ -378,8 +380,16 @@ async fn count_athena(args: &Args, since: i64, until: i64) -> anyhow::Result<Opt
     } else {
         Some(aws_config::load_from_env().await)
     };
-    let tables = args.athena_args.tables(config.as_ref()).await?;
+    let mut tables = args.athena_args.tables(config.as_ref()).await?;
     let database = tables.database.clone();
+    if let Some(config) = &config {
+        tables.existing = crate::athena::existing_tables(config, &database).await;
+        for name in tables.missing(&[Source::ShFindings], &args.versions) {
+            eprintln!(
+                "warning: {database} has no table {name}: skipped (the lake does not collect that source version)"
+            );
+        }
+    }
     let select = seclake::athena::FindingsQuery {
         tables,
         versions: args.versions.clone(),
@@ -419,7 +429,7 @@ async fn count_athena(args: &Args, since: i64, until: i64) -> anyhow::Result<Opt
     }
     Ok(Some(Counts {
         events,
-        objects: 0,
+        objects: None,
         findings: in_window,
         in_window,
         without_key,
@@ -526,7 +536,7 @@ fn table(r: &Report) -> String {
         r.until,
         match &r.athena {
             Some(a) => format!("Athena query {}", a.query_execution_id),
-            None => format!("{} objects", r.objects),
+            None => format!("{} objects", r.objects.unwrap_or(0)),
         },
         r.findings_in_window,
         r.findings_without_key,
