@@ -69,6 +69,33 @@ impl AthenaArgs {
     }
 }
 
+impl AthenaArgs {
+    /// The SDK configuration (none with --print-sql, which makes no call) and the tables, with
+    /// the ones Glue says the lake lacks marked missing and named in a warning.
+    pub async fn resolve(
+        &self,
+        sources: &[seclake::Source],
+        versions: &[seclake::SourceVersion],
+    ) -> anyhow::Result<(Option<aws_config::SdkConfig>, seclake::athena::Tables)> {
+        let config = if self.print_sql {
+            None
+        } else {
+            Some(aws_config::load_from_env().await)
+        };
+        let mut tables = self.tables(config.as_ref()).await?;
+        if let Some(config) = &config {
+            tables.existing = existing_tables(config, &tables.database).await;
+            for name in tables.missing(sources, versions) {
+                eprintln!(
+                    "warning: {} has no table {name}: skipped (the lake does not collect that source or version)",
+                    tables.database
+                );
+            }
+        }
+        Ok((config, tables))
+    }
+}
+
 /// The table names in `database`, from Glue; `None` (with a warning) when Glue cannot say, in
 /// which case every table asked for is queried.
 pub async fn existing_tables(

@@ -289,21 +289,11 @@ async fn prepare_athena(
             "--athena writes through S3: give --out s3://BUCKET/prefix/ (Athena's UNLOAD cannot write to a local directory)"
         );
     };
-    let config = if args.athena_args.print_sql {
-        None
-    } else {
-        Some(aws_config::load_from_env().await)
-    };
-    let mut tables = args.athena_args.tables(config.as_ref()).await?;
+    let (config, tables) = args
+        .athena_args
+        .resolve(&args.sources, &args.versions)
+        .await?;
     let database = tables.database.clone();
-    if let Some(config) = &config {
-        tables.existing = crate::athena::existing_tables(config, &database).await;
-        for name in tables.missing(&args.sources, &args.versions) {
-            eprintln!(
-                "warning: {database} has no table {name}: skipped (the lake does not collect that source or version)"
-            );
-        }
-    }
     let select = PairsQuery {
         tables: tables.clone(),
         sources: args.sources.clone(),

@@ -375,21 +375,11 @@ fn count_findings(
 
 /// The same counts from Athena: one GROUP BY over the sh_findings tables.
 async fn count_athena(args: &Args, since: i64, until: i64) -> anyhow::Result<Option<Counts>> {
-    let config = if args.athena_args.print_sql {
-        None
-    } else {
-        Some(aws_config::load_from_env().await)
-    };
-    let mut tables = args.athena_args.tables(config.as_ref()).await?;
+    let (config, tables) = args
+        .athena_args
+        .resolve(&[Source::ShFindings], &args.versions)
+        .await?;
     let database = tables.database.clone();
-    if let Some(config) = &config {
-        tables.existing = crate::athena::existing_tables(config, &database).await;
-        for name in tables.missing(&[Source::ShFindings], &args.versions) {
-            eprintln!(
-                "warning: {database} has no table {name}: skipped (the lake does not collect that source version)"
-            );
-        }
-    }
     let select = seclake::athena::FindingsQuery {
         tables,
         versions: args.versions.clone(),
