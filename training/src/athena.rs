@@ -126,6 +126,14 @@ pub async fn existing_tables(
             }
         }
     }
+    if names.is_empty() {
+        // An empty answer more likely means a resource link Glue does not list through, or
+        // no permission to see the tables, than a lake without tables: let Athena decide.
+        eprintln!(
+            "warning: Glue lists no tables in {database}: querying every table of --sources and --versions"
+        );
+        return None;
+    }
     Some(names)
 }
 

@@ -782,3 +782,55 @@ async fn no_table_to_query_is_an_error_before_any_query() {
         "no query ran:\n{stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_empty_glue_listing_queries_every_table() {
+    let Some(endpoint) = moto_endpoint() else {
+        return;
+    };
+    let _serial = ATHENA.lock().await;
+    // A resource link that Glue does not list through looks like an empty database.
+    glue_tables(&endpoint, "lake_link", &[]).await;
+    let athena = athena_client(&endpoint);
+    hold_queries(&endpoint);
+    let known = known_queries(&athena).await;
+    let mut cli = ipinsights(Some(&endpoint))
+        .args([
+            "trends",
+            "--athena",
+            "--database",
+            "lake_link",
+            "--table-region",
+            "us-east-1",
+        ])
+        .args([
+            "--athena-poll-ms",
+            "20",
+            "--since",
+            "20260105",
+            "--until",
+            "20260131",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (_, sql, _, _) = next_query(&athena, &known, &mut cli).await;
+    let _ = Command::new("kill")
+        .args(["-INT", &cli.id().to_string()])
+        .status();
+    let output = tokio::task::spawn_blocking(move || cli.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    release_queries(&endpoint);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        sql.contains("sh_findings_1_0") && sql.contains("sh_findings_2_0"),
+        "{sql}"
+    );
+    assert!(
+        stderr.contains("Glue lists no tables in lake_link"),
+        "{stderr}"
+    );
+}
