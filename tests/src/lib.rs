@@ -22,19 +22,45 @@ pub fn moto_endpoint() -> Option<String> {
     }
 }
 
-/// An S3 client for the local server: test credentials, fixed region, path-style addressing,
-/// no IMDS.
-pub fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
-    let config = aws_sdk_s3::Config::builder()
-        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-        .region(aws_sdk_s3::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_s3::config::Credentials::new(
-            "testing", "testing", None, None, "tests",
+/// SDK configuration for the local server: test credentials, fixed region, the server as the
+/// endpoint of every service, no IMDS. Build any service's client from it.
+pub fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_s3::config::SharedCredentialsProvider::new(
+            aws_sdk_s3::config::Credentials::new("testing", "testing", None, None, "tests"),
         ))
         .endpoint_url(endpoint)
+        .build()
+}
+
+/// An S3 client for the local server ([`sdk_config`]) with path-style addressing.
+pub fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::config::Builder::from(&sdk_config(endpoint))
         .force_path_style(true)
         .build();
     aws_sdk_s3::Client::from_conf(config)
+}
+
+/// A command for one of the workspace's binaries (pass `env!("CARGO_BIN_EXE_<name>")`), with
+/// IMDS off so that nothing reaches beyond loopback.
+pub fn command(bin: &str) -> std::process::Command {
+    let mut c = std::process::Command::new(bin);
+    c.env("AWS_EC2_METADATA_DISABLED", "true");
+    c
+}
+
+/// Runs `cmd` and fails the test with its standard error unless it succeeds; returns
+/// `(stdout, stderr)`.
+pub fn run_ok(cmd: &mut std::process::Command) -> (String, String) {
+    let out = cmd.output().expect("run the command");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    );
+    assert!(out.status.success(), "{cmd:?} failed:\n{stderr}");
+    (stdout, stderr)
 }
 
 /// AWS's Security Lake sample objects (`../shared` beside the project).

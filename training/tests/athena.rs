@@ -20,8 +20,7 @@ static ATHENA: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const DATABASE: &str = "amazon_security_lake_glue_db_us_east_1";
 
 fn ipinsights(endpoint: Option<&str>) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_ipinsights"));
-    c.env("AWS_EC2_METADATA_DISABLED", "true");
+    let mut c = e2e_tests::command(env!("CARGO_BIN_EXE_ipinsights"));
     if let Some(endpoint) = endpoint {
         c.env("AWS_ENDPOINT_URL", endpoint)
             .env("AWS_REGION", "us-east-1")
@@ -32,37 +31,15 @@ fn ipinsights(endpoint: Option<&str>) -> Command {
 }
 
 fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("run ipinsights");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).to_string()
+    e2e_tests::run_ok(cmd).0
 }
 
 fn athena_client(endpoint: &str) -> aws_sdk_athena::Client {
-    let config = aws_sdk_athena::Config::builder()
-        .behavior_version(aws_sdk_athena::config::BehaviorVersion::latest())
-        .region(aws_sdk_athena::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_athena::config::Credentials::new(
-            "testing", "testing", None, None, "tests",
-        ))
-        .endpoint_url(endpoint)
-        .build();
-    aws_sdk_athena::Client::from_conf(config)
+    aws_sdk_athena::Client::new(&e2e_tests::sdk_config(endpoint))
 }
 
 fn glue_client(endpoint: &str) -> aws_sdk_glue::Client {
-    let config = aws_sdk_glue::Config::builder()
-        .behavior_version(aws_sdk_glue::config::BehaviorVersion::latest())
-        .region(aws_sdk_glue::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_glue::config::Credentials::new(
-            "testing", "testing", None, None, "tests",
-        ))
-        .endpoint_url(endpoint)
-        .build();
-    aws_sdk_glue::Client::from_conf(config)
+    aws_sdk_glue::Client::new(&e2e_tests::sdk_config(endpoint))
 }
 
 /// Creates the Glue database and the named tables (names only: Athena's part is DuckDB's here).

@@ -11,16 +11,11 @@ use ipinsights::train::{self, TrainOptions};
 use ipinsights::{Hyperparameters, Model};
 
 fn ipinsights() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_ipinsights"));
-    c.env("AWS_EC2_METADATA_DISABLED", "true");
-    c
+    e2e_tests::command(env!("CARGO_BIN_EXE_ipinsights"))
 }
 
 fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("run ipinsights");
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(out.status.success(), "{cmd:?} failed:\n{stderr}");
-    String::from_utf8_lossy(&out.stdout).to_string()
+    e2e_tests::run_ok(cmd).0
 }
 
 fn threshold_of(stdout: &str) -> f64 {

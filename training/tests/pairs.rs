@@ -2,20 +2,10 @@
 
 use std::process::Command;
 
-fn ipinsights() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_ipinsights"));
-    c.env("AWS_EC2_METADATA_DISABLED", "true");
-    c
-}
+use e2e_tests::run_ok as run;
 
-fn run(cmd: &mut Command) -> (String, String) {
-    let out = cmd.output().expect("run ipinsights");
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout).to_string(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    );
-    assert!(out.status.success(), "{cmd:?} failed:\n{stderr}");
-    (stdout, stderr)
+fn ipinsights() -> Command {
+    e2e_tests::command(env!("CARGO_BIN_EXE_ipinsights"))
 }
 
 #[test]

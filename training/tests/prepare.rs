@@ -1,24 +1,12 @@
 //! `ipinsights simulate` then `ipinsights prepare`, from a directory and through moto's S3.
 
-use e2e_tests::{moto_endpoint, s3_client};
+use e2e_tests::{moto_endpoint, run_ok as run, s3_client};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn ipinsights() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_ipinsights"));
-    c.env("AWS_EC2_METADATA_DISABLED", "true");
-    c
-}
-
-fn run(cmd: &mut Command) -> (String, String) {
-    let out = cmd.output().expect("run ipinsights");
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout).to_string(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    );
-    assert!(out.status.success(), "{cmd:?} failed:\n{stderr}");
-    (stdout, stderr)
+    e2e_tests::command(env!("CARGO_BIN_EXE_ipinsights"))
 }
 
 /// A 4-day simulated lake; returns its bucket directory.

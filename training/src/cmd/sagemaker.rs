@@ -609,6 +609,18 @@ mod tests {
         panic!("asked {question:?} without a Ctrl-C")
     }
 
+    /// Follows "job" with no Ctrl-C.
+    async fn wait(client: &aws_sdk_sagemaker::Client) -> anyhow::Result<()> {
+        wait_training(
+            client,
+            "job",
+            Duration::from_millis(1),
+            &mut no_interrupt(),
+            never_asked,
+        )
+        .await
+    }
+
     #[tokio::test]
     async fn ctrl_c_offers_to_stop_the_job() {
         use std::sync::Arc;
@@ -693,15 +705,7 @@ mod tests {
             RuleMode::Sequential,
             [&starting, &training, &done]
         );
-        wait_training(
-            &client,
-            "job",
-            Duration::from_millis(1),
-            &mut no_interrupt(),
-            never_asked,
-        )
-        .await
-        .unwrap();
+        wait(&client).await.unwrap();
         assert_eq!(
             (starting.num_calls(), training.num_calls(), done.num_calls()),
             (1, 1, 1)
@@ -716,16 +720,7 @@ mod tests {
             d
         });
         let client = mock_client!(aws_sdk_sagemaker, [&failed]);
-        let err = wait_training(
-            &client,
-            "job",
-            Duration::from_millis(1),
-            &mut no_interrupt(),
-            never_asked,
-        )
-        .await
-        .unwrap_err()
-        .to_string();
+        let err = wait(&client).await.unwrap_err().to_string();
         assert!(
             err.contains("training job job failed: ClientError: num_entity_vectors"),
             "{err}"
@@ -733,16 +728,7 @@ mod tests {
         let stopped = mock!(aws_sdk_sagemaker::Client::describe_training_job)
             .then_output(|| job(TrainingJobStatus::Stopped, SecondaryStatus::Stopped));
         let client = mock_client!(aws_sdk_sagemaker, [&stopped]);
-        let err = wait_training(
-            &client,
-            "job",
-            Duration::from_millis(1),
-            &mut no_interrupt(),
-            never_asked,
-        )
-        .await
-        .unwrap_err()
-        .to_string();
+        let err = wait(&client).await.unwrap_err().to_string();
         assert!(err.contains("was stopped"), "{err}");
     }
 
