@@ -501,6 +501,14 @@ async fn every_message_shape_and_a_mixed_batch() {
             anomalies: expected.len() as u64,
             rejected: 5,
             endpoint_errors: 0,
+            unseen_pairs: of_kind(&recs, "object_scored")
+                .iter()
+                .map(|o| o["unseen_pairs"].as_u64().unwrap())
+                .sum(),
+            group_scored_pairs: of_kind(&recs, "object_scored")
+                .iter()
+                .map(|o| o["group_scored_pairs"].as_u64().unwrap())
+                .sum(),
         }
     );
     assert_eq!(server.invocations(), 3);

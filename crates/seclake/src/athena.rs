@@ -19,7 +19,8 @@
 
 use std::fmt::Write as _;
 
-use crate::{EventDay, Pairing, Source, SourceVersion};
+use crate::pairing::{EPHEMERAL_START, SERVICE_PORTS};
+use crate::{EventDay, GroupBy, Pairing, Source, SourceVersion};
 
 /// A query that cannot be built from the arguments.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -194,6 +195,8 @@ pub struct PairsQuery {
     pub versions: Vec<SourceVersion>,
     pub filter: Filter,
     pub pairing: Pairing,
+    /// Each kept pair's entity group ([`GroupBy`]) gives a second row, as `prepare` writes.
+    pub group_by: GroupBy,
     pub dedup: Dedup,
 }
 
@@ -234,15 +237,54 @@ impl PairsQuery {
                     Dedup::Object => "\"$path\"",
                     Dedup::Day => "''",
                 };
-                for (entity, ip) in slots(source, self.pairing) {
-                    branches.push(match ip {
-                        Ip::Field(ip) => format!(
-                            "  SELECT {object} AS object, {day} AS day, {entity} AS entity, {ip} AS ip\n  FROM {table}\n  WHERE {filter}"
+                for slot in slots(source, self.pairing) {
+                    let entities = |entity: &str, group: Option<String>| match group {
+                        None => (entity.to_string(), String::new()),
+                        // The group rides on a kept instance only, as the extractor keeps it.
+                        Some(group) => (
+                            "e.entity".to_string(),
+                            format!(
+                                "\n  CROSS JOIN UNNEST(ARRAY[{entity}, CASE WHEN {kept} THEN {group} END]) AS e (entity)",
+                                kept = safe_entity(entity),
+                            ),
                         ),
+                    };
+                    branches.push(match slot {
+                        Slot::Field { entity, ip } => {
+                            let (entity_col, unnest) =
+                                entities(entity, group_column(entity, source, self.group_by));
+                            format!(
+                                "  SELECT {object} AS object, {day} AS day, {entity_col} AS entity, {ip} AS ip\n  FROM {table}{unnest}\n  WHERE {filter}"
+                            )
+                        }
                         // A/AAAA answers only; AAAA can carry an IPv4-mapped address.
-                        Ip::Answers => format!(
-                            "  SELECT {object} AS object, {day} AS day, {entity} AS entity, a.rdata AS ip\n  FROM {table}\n  CROSS JOIN UNNEST(transform(filter(answers, x -> upper(x.type) IN ('A', 'AAAA')), x -> x.rdata)) AS a (rdata)\n  WHERE {filter}"
-                        ),
+                        Slot::Answers { entity } => {
+                            let (entity_col, unnest) =
+                                entities(entity, group_column(entity, source, self.group_by));
+                            format!(
+                                "  SELECT {object} AS object, {day} AS day, {entity_col} AS entity, a.rdata AS ip\n  FROM {table}\n  CROSS JOIN UNNEST(transform(filter(answers, x -> upper(x.type) IN ('A', 'AAAA')), x -> x.rdata)) AS a (rdata){unnest}\n  WHERE {filter}"
+                            )
+                        }
+                        Slot::Initiator => {
+                            let group = |side: &str| {
+                                group_column(
+                                    if side == "src" { SRC_UID } else { DST_UID },
+                                    source,
+                                    self.group_by,
+                                )
+                                .unwrap_or_else(|| "CAST(NULL AS varchar)".to_string())
+                            };
+                            let (entity_col, unnest) = entities(
+                                "i.entity",
+                                (self.group_by != GroupBy::None).then(|| "i.grp".to_string()),
+                            );
+                            format!(
+                                "  SELECT object, day, {entity_col} AS entity, i.ip AS ip\n  FROM (\n    SELECT object, day,\n      CASE side WHEN 1 THEN src_uid WHEN 2 THEN dst_uid END AS entity,\n      CASE side WHEN 1 THEN src_grp WHEN 2 THEN dst_grp END AS grp,\n      CASE side WHEN 1 THEN dst_ip WHEN 2 THEN src_ip END AS ip\n    FROM (\n      SELECT {object} AS object, {day} AS day, {SRC_UID} AS src_uid, {DST_UID} AS dst_uid,\n        src_endpoint.ip AS src_ip, dst_endpoint.ip AS dst_ip,\n        {src_grp} AS src_grp, {dst_grp} AS dst_grp,\n        {side} AS side\n      FROM {table}\n      WHERE {filter}\n    ) AS flows\n  ) AS i{unnest}",
+                                src_grp = group("src"),
+                                dst_grp = group("dst"),
+                                side = initiator_side(),
+                            )
+                        }
                     });
                 }
             }
@@ -319,24 +361,77 @@ fn mapped_pattern() -> String {
     format!("\\A(\\[{inner}\\]|{inner})\\z")
 }
 
-enum Ip {
-    Field(&'static str),
-    Answers,
+const SRC_UID: &str = "src_endpoint.instance_uid";
+const DST_UID: &str = "dst_endpoint.instance_uid";
+
+/// One way a row yields a candidate pair, as [`crate::PairExtractor`] reads it.
+enum Slot {
+    Field {
+        entity: &'static str,
+        ip: &'static str,
+    },
+    Answers {
+        entity: &'static str,
+    },
+    Initiator,
 }
 
-/// The (entity column, address) slots of a pairing, as [`crate::PairExtractor`] reads them.
-fn slots(source: &Source, pairing: Pairing) -> Vec<(&'static str, Ip)> {
-    const SRC_UID: &str = "src_endpoint.instance_uid";
-    const DST_UID: &str = "dst_endpoint.instance_uid";
-    const SRC_IP: Ip = Ip::Field("src_endpoint.ip");
-    const DST_IP: Ip = Ip::Field("dst_endpoint.ip");
+/// The slots of a pairing.
+fn slots(source: &Source, pairing: Pairing) -> Vec<Slot> {
+    const SRC_IP: &str = "src_endpoint.ip";
+    const DST_IP: &str = "dst_endpoint.ip";
+    let field = |entity, ip| Slot::Field { entity, ip };
     match (source, pairing) {
-        (Source::Route53, Pairing::Src | Pairing::Endpoint) => vec![(SRC_UID, SRC_IP)],
-        (Source::Route53, Pairing::Peer) => vec![(SRC_UID, Ip::Answers)],
-        (_, Pairing::Src) => vec![(SRC_UID, SRC_IP)],
-        (_, Pairing::Endpoint) => vec![(SRC_UID, SRC_IP), (DST_UID, DST_IP)],
-        (_, Pairing::Peer) => vec![(SRC_UID, DST_IP), (DST_UID, SRC_IP)],
+        (Source::Route53, Pairing::Src | Pairing::Endpoint) => vec![field(SRC_UID, SRC_IP)],
+        (Source::Route53, Pairing::Peer | Pairing::Initiator) => {
+            vec![Slot::Answers { entity: SRC_UID }]
+        }
+        (_, Pairing::Initiator) => vec![Slot::Initiator],
+        (_, Pairing::Src) => vec![field(SRC_UID, SRC_IP)],
+        (_, Pairing::Endpoint) => vec![field(SRC_UID, SRC_IP), field(DST_UID, DST_IP)],
+        (_, Pairing::Peer) => vec![field(SRC_UID, DST_IP), field(DST_UID, SRC_IP)],
     }
+}
+
+/// The group column of an entity column: its endpoint's `subnet_uid` (Route 53 records have
+/// only `vpc_uid`) or `vpc_uid`.
+fn group_column(entity: &str, source: &Source, by: GroupBy) -> Option<String> {
+    let endpoint = entity.strip_suffix(".instance_uid")?;
+    match (by, source) {
+        (GroupBy::None, _) => None,
+        (GroupBy::Subnet, Source::Route53) | (GroupBy::Vpc, _) => {
+            Some(format!("{endpoint}.vpc_uid"))
+        }
+        (GroupBy::Subnet, _) => Some(format!("{endpoint}.subnet_uid")),
+    }
+}
+
+/// Whether an entity expression is one the extractor keeps (and so its group with it).
+fn safe_entity(entity: &str) -> String {
+    format!(
+        "trim({entity}) NOT IN ('', '-') AND strpos({entity}, ',') = 0 AND strpos({entity}, '\"') = 0 AND strpos({entity}, chr(10)) = 0 AND strpos({entity}, chr(13)) = 0"
+    )
+}
+
+/// [`crate::pairing::initiator`] as SQL over one flow record: 1 the source, 2 the destination,
+/// NULL undecided. Integer division and `mod` rather than bitwise functions, which differ
+/// between engines.
+fn initiator_side() -> String {
+    let flags = "connection_info.tcp_flags";
+    let proto = "connection_info.protocol_num";
+    let rank = |port: &str| {
+        let list: Vec<String> = SERVICE_PORTS.iter().map(|p| p.to_string()).collect();
+        format!(
+            "CASE WHEN {port} < 1024 OR {port} IN ({}) THEN 0 WHEN {port} < {EPHEMERAL_START} THEN 1 ELSE 2 END",
+            list.join(", ")
+        )
+    };
+    let (sp, dp) = ("src_endpoint.port", "dst_endpoint.port");
+    format!(
+        "CASE\n          WHEN {flags} IS NOT NULL AND ({proto} = 6 OR {proto} IS NULL) AND mod(floor({flags} / 2), 2) = 1\n            THEN CASE WHEN mod(floor({flags} / 16), 2) = 1 THEN 2 ELSE 1 END\n          WHEN ({proto} IN (6, 17, 132) OR {proto} IS NULL) AND {sp} BETWEEN 1 AND 65535 AND {dp} BETWEEN 1 AND 65535 AND {rd} < {rs} THEN 1\n          WHEN ({proto} IN (6, 17, 132) OR {proto} IS NULL) AND {sp} BETWEEN 1 AND 65535 AND {dp} BETWEEN 1 AND 65535 AND {rs} < {rd} THEN 2\n          WHEN connection_info.direction_id IN (1, 2) THEN 1\n        END",
+        rs = rank(sp),
+        rd = rank(dp),
+    )
 }
 
 /// A field a findings series can be keyed on.
@@ -502,6 +597,7 @@ mod tests {
                 ..filter()
             },
             pairing: Pairing::Src,
+            group_by: GroupBy::None,
             dedup: Dedup::Object,
         };
         let sql = q.select().unwrap();
@@ -523,6 +619,7 @@ mod tests {
                 ..filter()
             },
             pairing: Pairing::Src,
+            group_by: GroupBy::None,
             dedup: Dedup::Object,
         };
         let sql = q.select().unwrap();
@@ -545,6 +642,7 @@ mod tests {
                 versions: vec![SourceVersion::V1],
                 filter: filter(),
                 pairing,
+                group_by: GroupBy::None,
                 dedup: Dedup::Object,
             }
             .select()
@@ -564,6 +662,7 @@ mod tests {
             versions: vec![SourceVersion::V1],
             filter: filter(),
             pairing: Pairing::Src,
+            group_by: GroupBy::None,
             dedup: Dedup::Object,
         }
         .select()
@@ -589,6 +688,7 @@ mod tests {
             versions: vec![SourceVersion::V1, SourceVersion::V2],
             filter: filter(),
             pairing: Pairing::Src,
+            group_by: GroupBy::None,
             dedup: Dedup::Day,
         };
         let sql = q.select().unwrap();

@@ -7,16 +7,19 @@
 
 pub mod athena;
 pub mod findings;
+pub mod groups;
 pub mod ipv4;
 pub mod key;
 pub mod lake;
 pub mod notification;
 pub mod object;
+pub mod pairing;
 pub mod pairs;
 #[cfg(feature = "simulate")]
 pub mod simulate;
 pub mod source;
 
+pub use groups::{EntityScope, GroupMap};
 pub use key::{EventDay, KeyError, LakeKey};
 pub use lake::{LakeError, LakeObject, LakeRoot, Shuffler, Window};
 pub use notification::{Notification, NotificationError, ObjectRef, parse_body};
@@ -24,6 +27,7 @@ pub use object::{
     ObjectLocation, ObjectReader, ReadOptions, S3Reader, extract_bytes, extract_local, s3_client,
 };
 pub use pairs::{
-    DropReason, ExtractError, ExtractOptions, ExtractStats, Pair, PairExtractor, PairSet, Pairing,
+    DropReason, ExtractError, ExtractOptions, ExtractStats, GroupBy, Pair, PairExtractor, PairSet,
+    Pairing,
 };
 pub use source::{Source, SourceVersion};

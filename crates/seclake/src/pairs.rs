@@ -13,7 +13,6 @@ use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::Ipv4Addr;
 use std::ops::Range;
-use std::str::FromStr;
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
@@ -31,54 +30,10 @@ use parquet::file::reader::ChunkReader;
 use serde::Serialize;
 
 use crate::ipv4::{IpClass, classify};
+use crate::pairing::{FlowFacts, InitiatorCounts, Side, initiator};
+pub use crate::pairing::GroupBy;
+pub use crate::pairing::Pairing;
 use crate::source::Source;
-
-/// Which endpoint fields make a pair.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Pairing {
-    /// `src_endpoint.instance_uid` with `src_endpoint.ip`, as AWS's sample does: the addresses an
-    /// instance sends from. Inbound flows (instance in `dst_endpoint`) are not seen.
-    #[default]
-    Src,
-    /// Each endpoint's own `instance_uid` with its own `ip`: the addresses an instance is seen
-    /// with in either direction. For Route 53 this is the same as `src` (the resolver side
-    /// carries no address).
-    Endpoint,
-    /// An instance with the address at the other end of the flow: who it talks to. For Route 53,
-    /// the querying instance with the IPv4 addresses of the A records it was answered.
-    Peer,
-}
-
-impl Pairing {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Pairing::Src => "src",
-            Pairing::Endpoint => "endpoint",
-            Pairing::Peer => "peer",
-        }
-    }
-}
-
-impl fmt::Display for Pairing {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Pairing {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "src" => Ok(Pairing::Src),
-            "endpoint" => Ok(Pairing::Endpoint),
-            "peer" => Ok(Pairing::Peer),
-            other => Err(format!(
-                "unknown pairing {other:?}: expected src, endpoint or peer"
-            )),
-        }
-    }
-}
 
 /// Why a candidate pair was not kept. When both sides are unusable the entity's reason counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -96,16 +51,20 @@ pub enum DropReason {
     Ipv6,
     /// The address does not parse.
     IpInvalid,
+    /// No rule decided which side of the flow record opened the connection
+    /// ([`Pairing::Initiator`] only).
+    InitiatorUndecided,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 6] = [
+    pub const ALL: [DropReason; 7] = [
         DropReason::EntityNull,
         DropReason::EntitySentinel,
         DropReason::IpNull,
         DropReason::IpSentinel,
         DropReason::Ipv6,
         DropReason::IpInvalid,
+        DropReason::InitiatorUndecided,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -116,6 +75,7 @@ impl DropReason {
             DropReason::IpSentinel => "ip_sentinel",
             DropReason::Ipv6 => "ipv6",
             DropReason::IpInvalid => "ip_invalid",
+            DropReason::InitiatorUndecided => "initiator_undecided",
         }
     }
 
@@ -126,7 +86,7 @@ impl DropReason {
 
 /// Counts of dropped candidates by reason.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct DropCounts([u64; 6]);
+pub struct DropCounts([u64; DropReason::ALL.len()]);
 
 impl DropCounts {
     pub fn get(&self, reason: DropReason) -> u64 {
@@ -188,6 +148,9 @@ pub struct ExtractStats {
     pub ipv4_normalized: u64,
     /// Dropped candidates by reason.
     pub dropped: DropCounts,
+    /// [`Pairing::Initiator`]: flow records by what decided their initiator.
+    #[serde(skip_serializing_if = "InitiatorCounts::is_empty")]
+    pub initiator: InitiatorCounts,
     /// Object bytes fetched or read.
     pub bytes_read: u64,
     /// Read requests made (GETs for S3, reads for files).
@@ -205,6 +168,7 @@ impl ExtractStats {
         self.pairs_kept += other.pairs_kept;
         self.ipv4_normalized += other.ipv4_normalized;
         self.dropped.add(&other.dropped);
+        self.initiator.merge(&other.initiator);
         self.bytes_read += other.bytes_read;
         self.requests += other.requests;
         let room = max_examples.saturating_sub(self.dropped_examples.len());
@@ -219,6 +183,9 @@ pub struct Pair {
     pub entity: Arc<str>,
     pub ip: Ipv4Addr,
     pub count: u64,
+    /// The entity's group ([`GroupBy`]: its subnet or VPC as the record gives it), when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<Arc<str>>,
 }
 
 /// The distinct pairs of an object (sorted by entity, then address) and the statistics.
@@ -231,17 +198,27 @@ pub struct PairSet {
 impl PairSet {
     /// Adds another object's pairs and statistics (for summaries over several objects).
     pub fn merge(&mut self, other: PairSet) {
-        let mut counts: std::collections::HashMap<(Arc<str>, Ipv4Addr), u64> = self
+        type Merged = std::collections::HashMap<(Arc<str>, Ipv4Addr), (u64, Option<Arc<str>>)>;
+        let mut counts: Merged = self
             .pairs
             .drain(..)
-            .map(|p| ((p.entity, p.ip), p.count))
+            .map(|p| ((p.entity, p.ip), (p.count, p.group)))
             .collect();
         for p in other.pairs {
-            *counts.entry((p.entity, p.ip)).or_insert(0) += p.count;
+            let entry = counts.entry((p.entity, p.ip)).or_insert((0, None));
+            entry.0 += p.count;
+            if entry.1.is_none() {
+                entry.1 = p.group;
+            }
         }
         self.pairs = counts
             .into_iter()
-            .map(|((entity, ip), count)| Pair { entity, ip, count })
+            .map(|((entity, ip), (count, group))| Pair {
+                entity,
+                ip,
+                count,
+                group,
+            })
             .collect();
         self.pairs
             .sort_unstable_by(|a, b| (&a.entity, a.ip).cmp(&(&b.entity, b.ip)));
@@ -347,34 +324,84 @@ enum Leaf {
     DstIp,
     AnswerRdata,
     AnswerType,
+    SrcPort,
+    DstPort,
+    Protocol,
+    TcpFlags,
+    Direction,
+    SrcSubnet,
+    DstSubnet,
+    SrcVpc,
+    DstVpc,
+}
+
+/// What a leaf holds, which decides how it is decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LeafKind {
+    Entity,
+    Ip,
+    Int,
 }
 
 impl Leaf {
     fn display(self) -> &'static str {
         match self {
-            Leaf::SrcUid => "src_endpoint.instance_uid",
-            Leaf::SrcIp => "src_endpoint.ip",
-            Leaf::DstUid => "dst_endpoint.instance_uid",
-            Leaf::DstIp => "dst_endpoint.ip",
             Leaf::AnswerRdata => "answers[].rdata",
             Leaf::AnswerType => "answers[].type",
+            other => match other.struct_path() {
+                Some(("src_endpoint", "instance_uid")) => "src_endpoint.instance_uid",
+                Some(("src_endpoint", "ip")) => "src_endpoint.ip",
+                Some(("dst_endpoint", "instance_uid")) => "dst_endpoint.instance_uid",
+                Some(("dst_endpoint", "ip")) => "dst_endpoint.ip",
+                Some(("src_endpoint", "port")) => "src_endpoint.port",
+                Some(("dst_endpoint", "port")) => "dst_endpoint.port",
+                Some(("connection_info", "protocol_num")) => "connection_info.protocol_num",
+                Some(("connection_info", "tcp_flags")) => "connection_info.tcp_flags",
+                Some(("connection_info", "direction_id")) => "connection_info.direction_id",
+                Some(("src_endpoint", "subnet_uid")) => "src_endpoint.subnet_uid",
+                Some(("dst_endpoint", "subnet_uid")) => "dst_endpoint.subnet_uid",
+                Some(("src_endpoint", "vpc_uid")) => "src_endpoint.vpc_uid",
+                _ => "dst_endpoint.vpc_uid",
+            },
         }
+    }
+
+    fn kind(self) -> LeafKind {
+        match self {
+            Leaf::SrcIp | Leaf::DstIp | Leaf::AnswerRdata => LeafKind::Ip,
+            Leaf::SrcPort | Leaf::DstPort | Leaf::Protocol | Leaf::TcpFlags | Leaf::Direction => {
+                LeafKind::Int
+            }
+            _ => LeafKind::Entity,
+        }
+    }
+
+    /// Whether a missing column is an error for the scorable sources. Flow facts and groups are
+    /// read where present: without them a record is decided on what is left.
+    fn required(self) -> bool {
+        matches!(
+            self,
+            Leaf::SrcUid
+                | Leaf::SrcIp
+                | Leaf::DstUid
+                | Leaf::DstIp
+                | Leaf::AnswerRdata
+                | Leaf::AnswerType
+        )
     }
 
     /// Whether a parquet column path is this leaf. List leaves match both the legacy two-level
     /// (`answers.array.rdata`) and the three-level (`answers.list.element.rdata`) layouts.
     fn matches(self, parts: &[String]) -> bool {
-        let plain = |a: &str, b: &str| parts.len() == 2 && parts[0] == a && parts[1] == b;
         let listed = |a: &str, b: &str| {
             (3..=4).contains(&parts.len()) && parts[0] == a && parts.last().is_some_and(|l| l == b)
         };
         match self {
-            Leaf::SrcUid => plain("src_endpoint", "instance_uid"),
-            Leaf::SrcIp => plain("src_endpoint", "ip"),
-            Leaf::DstUid => plain("dst_endpoint", "instance_uid"),
-            Leaf::DstIp => plain("dst_endpoint", "ip"),
             Leaf::AnswerRdata => listed("answers", "rdata"),
             Leaf::AnswerType => listed("answers", "type"),
+            other => other
+                .struct_path()
+                .is_some_and(|(a, b)| parts.len() == 2 && parts[0] == a && parts[1] == b),
         }
     }
 
@@ -385,7 +412,28 @@ impl Leaf {
             Leaf::SrcIp => Some(("src_endpoint", "ip")),
             Leaf::DstUid => Some(("dst_endpoint", "instance_uid")),
             Leaf::DstIp => Some(("dst_endpoint", "ip")),
+            Leaf::SrcPort => Some(("src_endpoint", "port")),
+            Leaf::DstPort => Some(("dst_endpoint", "port")),
+            Leaf::Protocol => Some(("connection_info", "protocol_num")),
+            Leaf::TcpFlags => Some(("connection_info", "tcp_flags")),
+            Leaf::Direction => Some(("connection_info", "direction_id")),
+            Leaf::SrcSubnet => Some(("src_endpoint", "subnet_uid")),
+            Leaf::DstSubnet => Some(("dst_endpoint", "subnet_uid")),
+            Leaf::SrcVpc => Some(("src_endpoint", "vpc_uid")),
+            Leaf::DstVpc => Some(("dst_endpoint", "vpc_uid")),
             Leaf::AnswerRdata | Leaf::AnswerType => None,
+        }
+    }
+
+    /// The group leaves of an entity leaf, in order of preference.
+    fn group_leaves(self, by: GroupBy) -> &'static [Leaf] {
+        match (self, by) {
+            (_, GroupBy::None) => &[],
+            (Leaf::SrcUid, GroupBy::Subnet) => &[Leaf::SrcSubnet, Leaf::SrcVpc],
+            (Leaf::DstUid, GroupBy::Subnet) => &[Leaf::DstSubnet, Leaf::DstVpc],
+            (Leaf::SrcUid, GroupBy::Vpc) => &[Leaf::SrcVpc],
+            (Leaf::DstUid, GroupBy::Vpc) => &[Leaf::DstVpc],
+            _ => &[],
         }
     }
 }
@@ -397,6 +445,35 @@ enum Slot {
     Fields { entity: Leaf, ip: Leaf },
     /// The entity with each A (and AAAA, dropped as IPv6) answer record.
     Answers { entity: Leaf },
+    /// The initiating side's instance with the responder's address ([`crate::pairing`]).
+    Initiator,
+}
+
+impl Slot {
+    fn leaves(self) -> Vec<Leaf> {
+        match self {
+            Slot::Fields { entity, ip } => vec![entity, ip],
+            Slot::Answers { entity } => vec![entity, Leaf::AnswerRdata, Leaf::AnswerType],
+            Slot::Initiator => vec![
+                Leaf::SrcUid,
+                Leaf::SrcIp,
+                Leaf::DstUid,
+                Leaf::DstIp,
+                Leaf::SrcPort,
+                Leaf::DstPort,
+                Leaf::Protocol,
+                Leaf::TcpFlags,
+                Leaf::Direction,
+            ],
+        }
+    }
+
+    fn entity_leaves(self) -> Vec<Leaf> {
+        match self {
+            Slot::Fields { entity, .. } | Slot::Answers { entity } => vec![entity],
+            Slot::Initiator => vec![Leaf::SrcUid, Leaf::DstUid],
+        }
+    }
 }
 
 /// Decodes the pairs of one object's row groups. Built once per object from its metadata.
@@ -407,6 +484,8 @@ pub struct PairExtractor {
     leaf_columns: Vec<usize>,
     present: Vec<Leaf>,
     slots: Vec<Slot>,
+    /// The group leaf read for each entity leaf (the first of [`Leaf::group_leaves`] present).
+    groups: Vec<(Leaf, Leaf)>,
     batch_size: usize,
     max_examples: usize,
 }
@@ -424,6 +503,8 @@ impl fmt::Debug for PairExtractor {
 #[derive(Debug, Clone)]
 pub struct ExtractOptions {
     pub pairing: Pairing,
+    /// The group read beside each entity ([`Pair::group`]).
+    pub group_by: GroupBy,
     /// Rows decoded at a time.
     pub batch_size: usize,
     /// How many dropped candidates to keep as examples (0: none).
@@ -433,7 +514,8 @@ pub struct ExtractOptions {
 impl Default for ExtractOptions {
     fn default() -> Self {
         ExtractOptions {
-            pairing: Pairing::Src,
+            pairing: Pairing::default(),
+            group_by: GroupBy::default(),
             batch_size: 32 * 1024,
             max_dropped_examples: 0,
         }
@@ -452,12 +534,13 @@ impl PairExtractor {
         let pairing = options.pairing;
         let (slots, strict) = match (source, pairing) {
             (Source::Route53, Pairing::Src | Pairing::Endpoint) => (vec![SRC_SLOT], true),
-            (Source::Route53, Pairing::Peer) => (
+            (Source::Route53, Pairing::Peer | Pairing::Initiator) => (
                 vec![Slot::Answers {
                     entity: Leaf::SrcUid,
                 }],
                 true,
             ),
+            (_, Pairing::Initiator) => (vec![Slot::Initiator], source.is_scorable()),
             (_, Pairing::Src) => (vec![SRC_SLOT], source.is_scorable()),
             (_, Pairing::Endpoint) => (
                 vec![
@@ -484,12 +567,21 @@ impl PairExtractor {
             ),
         };
         let mut wanted: Vec<Leaf> = Vec::new();
+        let mut entity_leaves: Vec<Leaf> = Vec::new();
         for slot in &slots {
-            let leaves: &[Leaf] = match slot {
-                Slot::Fields { entity, ip } => &[*entity, *ip],
-                Slot::Answers { entity } => &[*entity, Leaf::AnswerRdata, Leaf::AnswerType],
-            };
-            for leaf in leaves {
+            for leaf in slot.leaves() {
+                if !wanted.contains(&leaf) {
+                    wanted.push(leaf);
+                }
+            }
+            for leaf in slot.entity_leaves() {
+                if !entity_leaves.contains(&leaf) {
+                    entity_leaves.push(leaf);
+                }
+            }
+        }
+        for entity in &entity_leaves {
+            for leaf in entity.group_leaves(options.group_by) {
                 if !wanted.contains(leaf) {
                     wanted.push(*leaf);
                 }
@@ -512,7 +604,7 @@ impl PairExtractor {
                     leaf_columns.push(*i);
                     present.push(*leaf);
                 }
-                [] if strict => {
+                [] if strict && leaf.required() => {
                     return Err(ExtractError::MissingColumn {
                         column: leaf.display().to_string(),
                         source_name: source.to_string(),
@@ -530,14 +622,29 @@ impl PairExtractor {
             }
         }
         for (leaf, &col) in present.iter().zip(&leaf_columns) {
-            let column = descr.column(col);
-            if column.physical_type() != parquet::basic::Type::BYTE_ARRAY {
+            use parquet::basic::Type;
+            let physical = descr.column(col).physical_type();
+            let fits = match leaf.kind() {
+                LeafKind::Entity | LeafKind::Ip => physical == Type::BYTE_ARRAY,
+                LeafKind::Int => matches!(physical, Type::INT32 | Type::INT64),
+            };
+            if !fits {
                 return Err(ExtractError::WrongColumnType {
                     column: leaf.display().to_string(),
-                    found: format!("{}", column.physical_type()),
+                    found: format!("{physical}"),
                 });
             }
         }
+        let groups = entity_leaves
+            .iter()
+            .filter_map(|entity| {
+                let group = entity
+                    .group_leaves(options.group_by)
+                    .iter()
+                    .find(|g| present.contains(g))?;
+                Some((*entity, *group))
+            })
+            .collect();
         let mask = ProjectionMask::leaves(&descr, leaf_columns.iter().copied());
 
         // Ask for dictionary arrays on the plain string leaves: that keeps parquet's dictionary
@@ -562,6 +669,7 @@ impl PairExtractor {
             leaf_columns,
             present,
             slots,
+            groups,
             batch_size: options.batch_size.max(1),
             max_examples: options.max_dropped_examples,
         })
@@ -628,17 +736,19 @@ impl PairExtractor {
             let Some((parent, child)) = leaf.struct_path() else {
                 continue;
             };
-            let is_entity = matches!(leaf, Leaf::SrcUid | Leaf::DstUid);
             let (array, nulls) = struct_child(batch, parent, child)?;
             let mut codes = std::mem::take(&mut state.codes[pos]);
-            state.columns[pos].encode(
-                &array,
-                nulls.as_ref(),
-                is_entity,
-                &mut state.interner,
-                &mut codes,
-                leaf,
-            )?;
+            match leaf.kind() {
+                LeafKind::Int => int_codes(&array, nulls.as_ref(), &mut codes, leaf)?,
+                kind => state.columns[pos].encode(
+                    &array,
+                    nulls.as_ref(),
+                    kind == LeafKind::Entity,
+                    &mut state.interner,
+                    &mut codes,
+                    leaf,
+                )?,
+            }
             state.codes[pos] = codes;
         }
         // Taken out of `state` so the loop can update counts while reading codes.
@@ -655,35 +765,74 @@ impl PairExtractor {
         state: &mut RowGroupState,
     ) -> Result<(), ExtractError> {
         let rows = batch.num_rows();
+        let column = |leaf: Leaf| self.leaf_position(leaf).map(|i| &codes[i][..]);
+        let group_column = |entity: Leaf| {
+            self.groups
+                .iter()
+                .find(|(e, _)| *e == entity)
+                .and_then(|(_, g)| column(*g))
+        };
         for slot in &self.slots {
             match *slot {
                 Slot::Fields { entity, ip } => {
-                    let e = self.leaf_position(entity);
-                    let p = self.leaf_position(ip);
-                    let e_codes = e.map(|i| &codes[i][..]);
-                    let p_codes = p.map(|i| &codes[i][..]);
+                    let e_codes = column(entity);
+                    let p_codes = column(ip);
+                    let g_codes = group_column(entity);
                     for row in 0..rows {
                         let ec = e_codes.map_or(NULL_ENTITY, |c| c[row]);
                         let pc = p_codes.map_or(NULL_IP, |c| c[row]);
-                        state.stats.candidates += 1;
-                        if let Some(reason) = drop_reason(ec, pc) {
-                            state.stats.dropped.0[reason.index()] += 1;
-                            if state.examples_wanted() {
-                                let example = DroppedExample {
-                                    reason,
-                                    entity: raw_value(batch, entity, row),
-                                    ip: raw_value(batch, ip, row),
-                                };
-                                state.stats.dropped_examples.push(example);
-                            }
-                        } else {
-                            state.keep(ec, pc);
-                        }
+                        let gc = g_codes.map_or(NULL_ENTITY, |c| c[row]);
+                        state.candidate(batch, row, (entity, ec), (ip, pc), gc);
                     }
                 }
                 Slot::Answers { entity } => {
-                    let e_codes = self.leaf_position(entity).map(|i| &codes[i][..]);
-                    self.process_answers(batch, e_codes, state)?;
+                    self.process_answers(batch, column(entity), group_column(entity), state)?;
+                }
+                Slot::Initiator => {
+                    let src = Side3::new(column(Leaf::SrcUid), column(Leaf::SrcIp));
+                    let dst = Side3::new(column(Leaf::DstUid), column(Leaf::DstIp));
+                    let (src_group, dst_group) =
+                        (group_column(Leaf::SrcUid), group_column(Leaf::DstUid));
+                    let facts = [
+                        column(Leaf::Protocol),
+                        column(Leaf::TcpFlags),
+                        column(Leaf::SrcPort),
+                        column(Leaf::DstPort),
+                        column(Leaf::Direction),
+                    ];
+                    let int = |c: Option<&[u64]>, row: usize| {
+                        c.and_then(|c| (c[row] != NULL_INT).then_some(c[row] as i64))
+                    };
+                    for row in 0..rows {
+                        let decision = initiator(&FlowFacts {
+                            protocol: int(facts[0], row),
+                            tcp_flags: int(facts[1], row),
+                            src_port: int(facts[2], row),
+                            dst_port: int(facts[3], row),
+                            direction_id: int(facts[4], row),
+                        });
+                        state.stats.initiator.add(decision);
+                        match decision {
+                            None => {
+                                state.stats.candidates += 1;
+                                state.drop(batch, row, DropReason::InitiatorUndecided, None);
+                            }
+                            Some((Side::Src, _)) => state.candidate(
+                                batch,
+                                row,
+                                (Leaf::SrcUid, src.entity(row)),
+                                (Leaf::DstIp, dst.ip(row)),
+                                src_group.map_or(NULL_ENTITY, |c| c[row]),
+                            ),
+                            Some((Side::Dst, _)) => state.candidate(
+                                batch,
+                                row,
+                                (Leaf::DstUid, dst.entity(row)),
+                                (Leaf::SrcIp, src.ip(row)),
+                                dst_group.map_or(NULL_ENTITY, |c| c[row]),
+                            ),
+                        }
+                    }
                 }
             }
         }
@@ -694,6 +843,7 @@ impl PairExtractor {
         &self,
         batch: &RecordBatch,
         e_codes: Option<&[u64]>,
+        g_codes: Option<&[u64]>,
         state: &mut RowGroupState,
     ) -> Result<(), ExtractError> {
         let Some(answers) = batch.column_by_name("answers") else {
@@ -725,13 +875,14 @@ impl PairExtractor {
         let rdata = records.column_by_name("rdata");
         let rtype = records.column_by_name("type");
         let answer_nulls = answers.logical_nulls();
-        let mut candidates: Vec<(u64, u64)> = Vec::new();
+        let mut candidates: Vec<(u64, u64, u64)> = Vec::new();
         for row in 0..batch.num_rows() {
             if answer_nulls.as_ref().is_some_and(|n| n.is_null(row)) {
                 continue;
             }
             let (start, end) = (offsets[row], offsets[row + 1]);
             let ec = e_codes.map_or(NULL_ENTITY, |c| c[row]);
+            let gc = g_codes.map_or(NULL_ENTITY, |c| c[row]);
             for j in start..end {
                 let kind = rtype.and_then(|a| string_at(a, j));
                 let is_a = kind.as_deref().is_some_and(|k| k.eq_ignore_ascii_case("A"));
@@ -745,14 +896,14 @@ impl PairExtractor {
                     None => NULL_IP,
                     Some(text) => ip_code(&text),
                 };
-                candidates.push((ec, pc));
+                candidates.push((ec, pc, gc));
             }
         }
-        for (ec, pc) in candidates {
+        for (ec, pc, gc) in candidates {
             state.stats.candidates += 1;
             match drop_reason(ec, pc) {
                 Some(reason) => state.stats.dropped.0[reason.index()] += 1,
-                None => state.keep(ec, pc),
+                None => state.keep(ec, pc, gc),
             }
         }
         Ok(())
@@ -771,6 +922,78 @@ const DROP_BASE: u64 = 1 << 48;
 const NONCANONICAL: u64 = 1 << 40;
 const NULL_ENTITY: u64 = DROP_BASE + DropReason::EntityNull as u64;
 const NULL_IP: u64 = DROP_BASE + DropReason::IpNull as u64;
+/// A null (or out-of-range) integer leaf.
+const NULL_INT: u64 = u64::MAX;
+
+/// The entity and address columns of one side of a flow record.
+struct Side3<'a> {
+    entity: Option<&'a [u64]>,
+    ip: Option<&'a [u64]>,
+}
+
+impl<'a> Side3<'a> {
+    fn new(entity: Option<&'a [u64]>, ip: Option<&'a [u64]>) -> Self {
+        Side3 { entity, ip }
+    }
+    fn entity(&self, row: usize) -> u64 {
+        self.entity.map_or(NULL_ENTITY, |c| c[row])
+    }
+    fn ip(&self, row: usize) -> u64 {
+        self.ip.map_or(NULL_IP, |c| c[row])
+    }
+}
+
+/// Integer leaf values as codes: the value, or [`NULL_INT`] when null or negative.
+fn int_codes(
+    array: &ArrayRef,
+    nulls: Option<&NullBuffer>,
+    out: &mut Vec<u64>,
+    leaf: &Leaf,
+) -> Result<(), ExtractError> {
+    use arrow_array::types::{Int8Type, Int16Type, Int64Type, UInt8Type, UInt16Type, UInt32Type};
+    out.clear();
+    fn fill<T: arrow_array::ArrowPrimitiveType>(
+        a: &arrow_array::PrimitiveArray<T>,
+        out: &mut Vec<u64>,
+    ) where
+        T::Native: TryInto<u64>,
+    {
+        out.extend(
+            a.values()
+                .iter()
+                .map(|v| (*v).try_into().unwrap_or(NULL_INT)),
+        );
+    }
+    if let Some(a) = array.as_primitive_opt::<Int32Type>() {
+        fill(a, out);
+    } else if let Some(a) = array.as_primitive_opt::<Int64Type>() {
+        fill(a, out);
+    } else if let Some(a) = array.as_primitive_opt::<Int16Type>() {
+        fill(a, out);
+    } else if let Some(a) = array.as_primitive_opt::<Int8Type>() {
+        fill(a, out);
+    } else if let Some(a) = array.as_primitive_opt::<UInt32Type>() {
+        fill(a, out);
+    } else if let Some(a) = array.as_primitive_opt::<UInt16Type>() {
+        fill(a, out);
+    } else if let Some(a) = array.as_primitive_opt::<UInt8Type>() {
+        fill(a, out);
+    } else {
+        return Err(ExtractError::WrongColumnType {
+            column: leaf.display().to_string(),
+            found: array.data_type().to_string(),
+        });
+    }
+    let nulls = NullBuffer::union(nulls, array.nulls());
+    if let Some(nulls) = nulls.filter(|n| n.null_count() > 0) {
+        for (i, slot) in out.iter_mut().enumerate() {
+            if nulls.is_null(i) {
+                *slot = NULL_INT;
+            }
+        }
+    }
+    Ok(())
+}
 
 fn drop_reason(entity: u64, ip: u64) -> Option<DropReason> {
     let code = if entity >= DROP_BASE {
@@ -841,7 +1064,7 @@ fn dictionary_hint(fields: &Fields, path: &[&str]) -> Fields {
                 DataType::Utf8
                     if here.len() == 2
                         && matches!(here[0], "src_endpoint" | "dst_endpoint")
-                        && matches!(here[1], "instance_uid" | "ip") =>
+                        && matches!(here[1], "instance_uid" | "ip" | "subnet_uid" | "vpc_uid") =>
                 {
                     Arc::new(Field::clone(field).with_data_type(DataType::Dictionary(
                         Box::new(DataType::Int32),
@@ -1069,11 +1292,16 @@ impl Hasher for PackedKeyHasher {
 
 type PackedMap = hashbrown::HashMap<u64, u64, BuildHasherDefault<PackedKeyHasher>>;
 
+/// No group known for an entity.
+const NO_GROUP: u32 = u32::MAX;
+
 struct RowGroupState {
     interner: Interner,
     columns: Vec<ColumnCodes>,
     codes: Vec<Vec<u64>>,
     counts: PackedMap,
+    /// Per interned entity, the interned id of its first group seen (or [`NO_GROUP`]).
+    groups: Vec<u32>,
     stats: ExtractStats,
     max_examples: usize,
 }
@@ -1085,6 +1313,7 @@ impl RowGroupState {
             columns: (0..leaves).map(|_| ColumnCodes::default()).collect(),
             codes: vec![Vec::new(); leaves],
             counts: PackedMap::default(),
+            groups: Vec::new(),
             stats: ExtractStats::default(),
             max_examples,
         }
@@ -1094,19 +1323,65 @@ impl RowGroupState {
         self.stats.dropped_examples.len() < self.max_examples
     }
 
+    /// One candidate: kept, or dropped with its reason (and an example when wanted).
     #[inline]
-    fn keep(&mut self, entity: u64, ip: u64) {
+    fn candidate(
+        &mut self,
+        batch: &RecordBatch,
+        row: usize,
+        (entity_leaf, entity): (Leaf, u64),
+        (ip_leaf, ip): (Leaf, u64),
+        group: u64,
+    ) {
+        self.stats.candidates += 1;
+        match drop_reason(entity, ip) {
+            Some(reason) => self.drop(batch, row, reason, Some((entity_leaf, ip_leaf))),
+            None => self.keep(entity, ip, group),
+        }
+    }
+
+    fn drop(
+        &mut self,
+        batch: &RecordBatch,
+        row: usize,
+        reason: DropReason,
+        leaves: Option<(Leaf, Leaf)>,
+    ) {
+        self.stats.dropped.0[reason.index()] += 1;
+        if self.examples_wanted() {
+            let (entity, ip) = match leaves {
+                Some((e, p)) => (raw_value(batch, e, row), raw_value(batch, p, row)),
+                None => (None, None),
+            };
+            self.stats
+                .dropped_examples
+                .push(DroppedExample { reason, entity, ip });
+        }
+    }
+
+    #[inline]
+    fn keep(&mut self, entity: u64, ip: u64, group: u64) {
         if ip & NONCANONICAL != 0 {
             self.stats.ipv4_normalized += 1;
         }
         self.stats.pairs_kept += 1;
         let key = (entity << 32) | (ip & 0xFFFF_FFFF);
         *self.counts.entry(key).or_insert(0) += 1;
+        if group < DROP_BASE {
+            let e = entity as usize;
+            if self.groups.len() <= e {
+                self.groups.resize(e + 1, NO_GROUP);
+            }
+            if self.groups[e] == NO_GROUP {
+                self.groups[e] = group as u32;
+            }
+        }
     }
 
     fn finish(self) -> RowGroupPairs {
         RowGroupPairs {
             entities: self.interner.names,
+            groups: self.groups,
             pairs: self
                 .counts
                 .into_iter()
@@ -1121,6 +1396,8 @@ impl RowGroupState {
 #[derive(Debug, Default)]
 pub struct RowGroupPairs {
     entities: Vec<Box<str>>,
+    /// Per entity index, its group's index into `entities` (or [`NO_GROUP`]).
+    groups: Vec<u32>,
     pairs: Vec<(u32, Ipv4Addr, u64)>,
     stats: ExtractStats,
 }
@@ -1130,6 +1407,8 @@ pub struct RowGroupPairs {
 pub struct PairAccumulator {
     entity_ids: hashbrown::HashMap<Arc<str>, u32>,
     entities: Vec<Arc<str>>,
+    /// Per entity id, its group's id (or [`NO_GROUP`]).
+    groups: Vec<u32>,
     counts: PackedMap,
     stats: ExtractStats,
     max_examples: usize,
@@ -1158,6 +1437,18 @@ impl PairAccumulator {
                 id
             })
             .collect();
+        for (local, &group) in part.groups.iter().enumerate() {
+            if group == NO_GROUP {
+                continue;
+            }
+            let (e, g) = (ids[local] as usize, ids[group as usize]);
+            if self.groups.len() <= e {
+                self.groups.resize(e + 1, NO_GROUP);
+            }
+            if self.groups[e] == NO_GROUP {
+                self.groups[e] = g;
+            }
+        }
         for (local, ip, count) in part.pairs {
             let key = (u64::from(ids[local as usize]) << 32) | u64::from(u32::from(ip));
             *self.counts.entry(key).or_insert(0) += count;
@@ -1175,10 +1466,18 @@ impl PairAccumulator {
         let mut pairs: Vec<Pair> = self
             .counts
             .into_iter()
-            .map(|(key, count)| Pair {
-                entity: self.entities[(key >> 32) as usize].clone(),
-                ip: Ipv4Addr::from(key as u32),
-                count,
+            .map(|(key, count)| {
+                let e = (key >> 32) as usize;
+                Pair {
+                    entity: self.entities[e].clone(),
+                    ip: Ipv4Addr::from(key as u32),
+                    count,
+                    group: self
+                        .groups
+                        .get(e)
+                        .filter(|g| **g != NO_GROUP)
+                        .map(|g| self.entities[*g as usize].clone()),
+                }
             })
             .collect();
         pairs.sort_unstable_by(|a, b| (&a.entity, a.ip).cmp(&(&b.entity, b.ip)));

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use seclake::Pairing;
+use seclake::{GroupBy, Pairing};
 
 /// Where scores come from.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,8 +20,17 @@ pub struct Config {
     pub scorer: ScorerConfig,
     /// A pair is anomalous when its dot product is below this (`ANOMALY_THRESHOLD`, default 0).
     pub threshold: f64,
-    /// `PAIRING`: `src` (default), `endpoint` or `peer`.
+    /// `PAIRING`: `initiator` (default), `src`, `endpoint` or `peer`.
     pub pairing: Pairing,
+    /// `GROUP_BY`: the group an instance is scored as when the model never saw it: `subnet`
+    /// (default), `vpc` or `none`.
+    pub group_by: GroupBy,
+    /// `GROUPS_URI`: an `instance_id,group` CSV (`s3://…` or a path) whose groups replace the
+    /// subnet or VPC for the instances it lists.
+    pub groups_uri: Option<String>,
+    /// `TRAINED_ENTITIES_URI`: with an endpoint, the `entities.txt` that `ipinsights prepare`
+    /// wrote, so new instances are scored as their group. An embedded model knows its own.
+    pub trained_entities_uri: Option<String>,
     /// Objects over this size are rejected unread (`MAX_OBJECT_BYTES`, default 1 GiB).
     pub max_object_bytes: u64,
     /// Messages processed at once (`MESSAGE_CONCURRENCY`, default 4).
@@ -125,7 +134,10 @@ impl Config {
                     }
                 },
             )?,
-            pairing: parse("PAIRING", get("PAIRING"), Pairing::Src, |_| Ok(()))?,
+            pairing: parse("PAIRING", get("PAIRING"), Pairing::Initiator, |_| Ok(()))?,
+            group_by: parse("GROUP_BY", get("GROUP_BY"), GroupBy::Subnet, |_| Ok(()))?,
+            groups_uri: get("GROUPS_URI"),
+            trained_entities_uri: get("TRAINED_ENTITIES_URI"),
             max_object_bytes: parse(
                 "MAX_OBJECT_BYTES",
                 get("MAX_OBJECT_BYTES"),
@@ -191,7 +203,10 @@ mod tests {
             }
         );
         assert_eq!(c.threshold, 0.0);
-        assert_eq!(c.pairing, Pairing::Src);
+        assert_eq!(c.pairing, Pairing::Initiator);
+        assert_eq!(c.group_by, GroupBy::Subnet);
+        assert_eq!(c.groups_uri, None);
+        assert_eq!(c.trained_entities_uri, None);
         assert_eq!(c.max_object_bytes, 1 << 30);
         assert_eq!(c.endpoint_max_request_bytes, 4 << 20);
     }
@@ -202,6 +217,9 @@ mod tests {
             ("MODEL_URI", "s3://models/m.safetensors"),
             ("ANOMALY_THRESHOLD", "-2.5"),
             ("PAIRING", "peer"),
+            ("GROUP_BY", "vpc"),
+            ("GROUPS_URI", "s3://cfg/groups.csv"),
+            ("TRAINED_ENTITIES_URI", "s3://data/entities.txt"),
             ("MAX_OBJECT_BYTES", "1000"),
             ("MESSAGE_CONCURRENCY", "2"),
             ("METRICS_NAMESPACE", "X"),
@@ -221,6 +239,12 @@ mod tests {
             (c.message_concurrency, c.metrics_namespace.as_str()),
             (2, "X")
         );
+        assert_eq!(c.group_by, GroupBy::Vpc);
+        assert_eq!(c.groups_uri.as_deref(), Some("s3://cfg/groups.csv"));
+        assert_eq!(
+            c.trained_entities_uri.as_deref(),
+            Some("s3://data/entities.txt")
+        );
     }
 
     #[test]
@@ -234,6 +258,7 @@ mod tests {
             ("ANOMALY_THRESHOLD", "low"),
             ("ANOMALY_THRESHOLD", "NaN"),
             ("PAIRING", "both"),
+            ("GROUP_BY", "asg"),
             ("MAX_OBJECT_BYTES", "-1"),
             ("MESSAGE_CONCURRENCY", "0"),
             ("ENDPOINT_MAX_REQUEST_BYTES", "99999999"),

@@ -9,7 +9,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::StreamExt;
 use lambda_runtime::LambdaEvent;
 use seclake::{
-    ExtractOptions, LakeKey, Notification, ObjectLocation, ObjectReader, ObjectRef, ReadOptions,
+    EntityScope, ExtractOptions, GroupMap, LakeKey, Notification, ObjectLocation, ObjectReader, ObjectRef, ReadOptions,
     parse_body,
 };
 use tokio::sync::OnceCell;
@@ -27,6 +27,10 @@ pub struct Deps {
     pub objects: ObjectReader,
     pub scorer: Scorer,
     pub read: ReadOptions,
+    /// The instance -> group mapping of `GROUPS_URI`, read once on first use.
+    groups: OnceCell<Option<Arc<GroupMap>>>,
+    /// Reads `GROUPS_URI` from S3.
+    s3: Option<aws_sdk_s3::Client>,
 }
 
 impl Deps {
@@ -40,7 +44,43 @@ impl Deps {
             objects,
             scorer,
             read,
+            groups: OnceCell::new(),
+            s3: None,
         }
+    }
+
+    /// The client that reads `GROUPS_URI` when it is on S3.
+    pub fn with_s3(mut self, s3: aws_sdk_s3::Client) -> Self {
+        self.s3 = Some(s3);
+        self
+    }
+
+    /// A group mapping already in memory (the demo, tests).
+    pub fn with_groups(self, map: GroupMap) -> Self {
+        let _ = self.groups.set(Some(Arc::new(map)));
+        self
+    }
+
+    async fn groups(&self) -> Result<Option<Arc<GroupMap>>, String> {
+        self.groups
+            .get_or_try_init(|| async {
+                let Some(uri) = &self.config.groups_uri else {
+                    return Ok(None);
+                };
+                let bytes = match (uri.strip_prefix("s3://"), &self.s3) {
+                    (Some(_), None) => return Err(format!("no S3 client to read {uri}")),
+                    (Some(_), Some(s3)) => crate::scoring::load_bytes(s3, uri).await,
+                    (None, _) => tokio::fs::read(uri).await.map_err(|e| e.to_string()),
+                }
+                .map_err(|e| format!("reading GROUPS_URI {uri}: {e}"))?;
+                let text = String::from_utf8(bytes)
+                    .map_err(|_| format!("GROUPS_URI {uri} is not UTF-8"))?;
+                let map = GroupMap::parse_csv(&text).map_err(|e| format!("GROUPS_URI {uri}: {e}"))?;
+                tracing::info!(uri = %uri, instances = map.len(), "group mapping loaded");
+                Ok(Some(Arc::new(map)))
+            })
+            .await
+            .cloned()
     }
 }
 
@@ -236,6 +276,7 @@ async fn process_object(
     }
     let options = ExtractOptions {
         pairing: deps.config.pairing,
+        group_by: deps.config.group_by,
         ..Default::default()
     };
     let location = ObjectLocation::S3 {
@@ -246,7 +287,7 @@ async fn process_object(
         .objects
         .extract(&location, object.size, &key.source, &options, &deps.read)
         .await;
-    let set = match extracted {
+    let mut set = match extracted {
         Ok(set) => set,
         Err(e) if e.is_retryable() => {
             records::failed(
@@ -269,6 +310,21 @@ async fn process_object(
             return ObjectOutcome::Rejected;
         }
     };
+    match deps.groups().await {
+        Ok(Some(map)) => map.apply(&mut set.pairs),
+        Ok(None) => {}
+        Err(e) => {
+            // The mapping is configuration: retrying lets a fixed file take effect.
+            records::failed(
+                message_id,
+                &object.bucket,
+                &object.key,
+                "groups_unreadable",
+                &e,
+            );
+            return ObjectOutcome::Failed(Metrics::default());
+        }
+    }
     let scored = match deps.scorer.score(&set.pairs, deadline).await {
         Ok(scored) => scored,
         Err(e) => {
@@ -297,12 +353,24 @@ async fn process_object(
         ..Default::default()
     };
     for (pair, score) in set.pairs.iter().zip(&scored.scores) {
-        if score.entity_seen == Some(false) {
-            summary.unseen += 1;
-            records::unseen_entity(&ctx, pair, score.dot_product);
-        } else if score.dot_product < threshold {
+        match score.scope {
+            EntityScope::Unseen => {
+                summary.unseen += 1;
+                continue;
+            }
+            EntityScope::Group => summary.group_scored += 1,
+            EntityScope::Instance | EntityScope::Unknown => {}
+        }
+        if score.dot_product < threshold {
             summary.anomalies += 1;
-            records::anomaly(&ctx, pair, score.dot_product, threshold);
+            records::anomaly(
+                &ctx,
+                pair,
+                &score.scored_as,
+                score.scope,
+                score.dot_product,
+                threshold,
+            );
         }
     }
     summary.millis = started.elapsed().as_millis() as u64;
@@ -313,5 +381,7 @@ async fn process_object(
         anomalies: summary.anomalies,
         rejected: 0,
         endpoint_errors: scored.endpoint_errors,
+        unseen_pairs: summary.unseen,
+        group_scored_pairs: summary.group_scored,
     })
 }

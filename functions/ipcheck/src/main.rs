@@ -23,17 +23,21 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             let runtime = aws_sdk_sagemakerruntime::config::Builder::from(&sdk)
                 .retry_config(aws_sdk_sagemakerruntime::config::retry::RetryConfig::disabled())
                 .build();
-            Scorer::Endpoint(EndpointScorer::new(
+            let endpoint = EndpointScorer::new(
                 aws_sdk_sagemakerruntime::Client::from_conf(runtime),
                 name,
                 config.endpoint_max_request_bytes,
                 config.endpoint_concurrency,
-            ))
+            );
+            Scorer::Endpoint(match &config.trained_entities_uri {
+                Some(uri) => endpoint.with_trained_entities(uri, s3.clone()),
+                None => endpoint,
+            })
         }
         ScorerConfig::Model { uri } => Scorer::Embedded(EmbeddedScorer::new(uri, s3.clone())),
     };
-    tracing::info!(scorer = %config.scorer, threshold = config.threshold, pairing = %config.pairing, "ipcheck ready");
-    let deps = Arc::new(Deps::new(config, ObjectReader::with_s3(s3), scorer));
+    tracing::info!(scorer = %config.scorer, threshold = config.threshold, pairing = %config.pairing, group_by = %config.group_by, "ipcheck ready");
+    let deps = Arc::new(Deps::new(config, ObjectReader::with_s3(s3.clone()), scorer).with_s3(s3));
     run(service_fn(move |event: LambdaEvent<_>| {
         let deps = deps.clone();
         async move { handle(event, &deps).await }

@@ -2,7 +2,7 @@
 //! Metric Format lines for dashboards and alarms. Field names are the contract of the saved
 //! queries in `template.yaml`; raw payloads are never logged.
 
-use seclake::{ExtractStats, LakeKey, ObjectRef, Pair};
+use seclake::{EntityScope, ExtractStats, LakeKey, ObjectRef, Pair};
 use serde_json::json;
 
 /// The object being reported on.
@@ -13,12 +13,23 @@ pub struct ObjectContext<'a> {
     pub key: &'a LakeKey,
 }
 
-/// A pair below the threshold.
-pub fn anomaly(ctx: &ObjectContext<'_>, pair: &Pair, dot_product: f64, threshold: f64) {
+/// A pair below the threshold. `scored_as` is the entity the model scored: the instance, or its
+/// group (`entity_scope` says which) for an instance the model was not trained on.
+pub fn anomaly(
+    ctx: &ObjectContext<'_>,
+    pair: &Pair,
+    scored_as: &str,
+    scope: EntityScope,
+    dot_product: f64,
+    threshold: f64,
+) {
     tracing::warn!(
         record = "anomaly",
         entity = %pair.entity,
         ip = %pair.ip,
+        group = pair.group.as_deref().unwrap_or(""),
+        entity_scope = scope.as_str(),
+        scored_as,
         dot_product,
         threshold,
         count = pair.count,
@@ -33,29 +44,14 @@ pub fn anomaly(ctx: &ObjectContext<'_>, pair: &Pair, dot_product: f64, threshold
     );
 }
 
-/// A pair whose entity the model never saw: its score means nothing.
-pub fn unseen_entity(ctx: &ObjectContext<'_>, pair: &Pair, dot_product: f64) {
-    tracing::info!(
-        record = "unseen_entity",
-        entity = %pair.entity,
-        ip = %pair.ip,
-        dot_product,
-        count = pair.count,
-        source = %ctx.key.source,
-        account = %ctx.key.account,
-        region = %ctx.key.region,
-        bucket = %ctx.object.bucket,
-        key = %ctx.object.key,
-        message_id = ctx.message_id,
-        "unseen_entity"
-    );
-}
-
 /// What scoring one object took and found.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ObjectSummary {
     pub anomalies: u64,
+    /// Pairs whose instance and group the model never saw: not scored.
     pub unseen: u64,
+    /// Pairs scored as their group (a new instance of a known group).
+    pub group_scored: u64,
     pub endpoint_calls: u64,
     pub millis: u64,
 }
@@ -72,6 +68,8 @@ pub fn object_scored(ctx: &ObjectContext<'_>, stats: &ExtractStats, summary: &Ob
         ipv4_normalized = stats.ipv4_normalized,
         anomalies = summary.anomalies,
         unseen_pairs = summary.unseen,
+        group_scored_pairs = summary.group_scored,
+        initiator = %serde_json::to_string(&stats.initiator).unwrap_or_default(),
         endpoint_calls = summary.endpoint_calls,
         bytes_read = stats.bytes_read,
         get_requests = stats.requests,
@@ -133,6 +131,10 @@ pub struct Metrics {
     pub anomalies: u64,
     pub rejected: u64,
     pub endpoint_errors: u64,
+    /// Pairs not scored: neither the instance nor its group was trained on.
+    pub unseen_pairs: u64,
+    /// Pairs scored as their group.
+    pub group_scored_pairs: u64,
 }
 
 impl Metrics {
@@ -142,6 +144,8 @@ impl Metrics {
         self.anomalies += other.anomalies;
         self.rejected += other.rejected;
         self.endpoint_errors += other.endpoint_errors;
+        self.unseen_pairs += other.unseen_pairs;
+        self.group_scored_pairs += other.group_scored_pairs;
     }
 
     /// The CloudWatch Embedded Metric Format document for these counters.
@@ -152,6 +156,8 @@ impl Metrics {
             "Anomalies",
             "Rejected",
             "EndpointErrors",
+            "UnseenEntityPairs",
+            "GroupScoredPairs",
         ];
         json!({
             "_aws": {
@@ -167,6 +173,8 @@ impl Metrics {
             "Anomalies": self.anomalies,
             "Rejected": self.rejected,
             "EndpointErrors": self.endpoint_errors,
+            "UnseenEntityPairs": self.unseen_pairs,
+            "GroupScoredPairs": self.group_scored_pairs,
         })
     }
 }
@@ -183,6 +191,8 @@ mod tests {
             anomalies: 1,
             rejected: 0,
             endpoint_errors: 3,
+            unseen_pairs: 4,
+            group_scored_pairs: 5,
         };
         let doc = m.emf("NS", 1_700_000_000_000);
         assert_eq!(doc["_aws"]["CloudWatchMetrics"][0]["Namespace"], "NS");
@@ -191,9 +201,11 @@ mod tests {
                 .as_array()
                 .unwrap()
                 .len(),
-            5
+            7
         );
         assert_eq!(doc["EndpointErrors"], 3);
+        assert_eq!(doc["UnseenEntityPairs"], 4);
+        assert_eq!(doc["GroupScoredPairs"], 5);
         assert_eq!(doc["_aws"]["Timestamp"], 1_700_000_000_000u64);
     }
 }

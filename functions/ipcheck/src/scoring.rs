@@ -10,16 +10,20 @@ use aws_smithy_types::Blob;
 use futures::{StreamExt, TryStreamExt};
 use ipinsights::Model;
 use rand::Rng;
-use seclake::Pair;
+use seclake::groups::scoring_entity;
+use seclake::{EntityScope, Pair};
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
 /// The score of one pair.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PairScore {
+    /// NaN when the pair was not scored ([`EntityScope::Unseen`]).
     pub dot_product: f64,
-    /// Whether the model saw the entity in training; unknown (`None`) from an endpoint.
-    pub entity_seen: Option<bool>,
+    /// Which entity scored the pair: the instance, its group, or none the model knows.
+    pub scope: EntityScope,
+    /// The entity sent to the model (the instance, or its group).
+    pub scored_as: Arc<str>,
 }
 
 /// Scores in pair order, and what it took.
@@ -53,6 +57,8 @@ pub enum ScoreError {
     },
     #[error("loading the model {uri}: {message}")]
     ModelLoad { uri: String, message: String },
+    #[error("loading the trained entity list {uri}: {message}")]
+    EntitiesLoad { uri: String, message: String },
     #[error("scoring task failed: {0}")]
     Task(String),
 }
@@ -74,14 +80,118 @@ pub enum Scorer {
     Embedded(EmbeddedScorer),
 }
 
-impl Scorer {
-    /// Scores `pairs` in order, giving up on retries at `deadline`.
-    pub async fn score(&self, pairs: &[Pair], deadline: Instant) -> Result<Scored, ScoreError> {
+/// What a model was trained on, to choose the entity a pair is scored as.
+pub enum Trained {
+    Model(Arc<Model>),
+    List(Arc<std::collections::HashSet<Box<str>>>),
+}
+
+impl Trained {
+    pub fn contains(&self, entity: &str) -> bool {
         match self {
-            Scorer::Endpoint(e) => e.score(pairs, deadline).await,
-            Scorer::Embedded(m) => m.score(pairs).await,
+            Trained::Model(m) => m.is_seen(entity),
+            Trained::List(l) => l.contains(entity),
         }
     }
+}
+
+impl Scorer {
+    /// Scores `pairs` in order, giving up on retries at `deadline`. Each pair is scored as its
+    /// instance when the model was trained on it, else as its group when the model knows that;
+    /// pairs of neither are not sent ([`EntityScope::Unseen`], NaN).
+    pub async fn score(&self, pairs: &[Pair], deadline: Instant) -> Result<Scored, ScoreError> {
+        let trained = match self {
+            Scorer::Endpoint(e) => e.trained().await?,
+            Scorer::Embedded(m) => Some(Trained::Model(m.model().await?)),
+        };
+        let check = trained.as_ref().map(|t| move |e: &str| t.contains(e));
+        let check: Option<&dyn Fn(&str) -> bool> = check.as_ref().map(|c| c as _);
+        let plan: Vec<(Arc<str>, EntityScope)> = pairs
+            .iter()
+            .map(|p| {
+                let (entity, scope) = scoring_entity(p, check);
+                (entity.clone(), scope)
+            })
+            .collect();
+        let sent: Vec<Pair> = pairs
+            .iter()
+            .zip(&plan)
+            .filter(|(_, (_, scope))| *scope != EntityScope::Unseen)
+            .map(|(p, (entity, _))| Pair {
+                entity: entity.clone(),
+                ip: p.ip,
+                count: p.count,
+                group: None,
+            })
+            .collect();
+        let (dots, calls, errors) = if sent.is_empty() {
+            (Vec::new(), 0, 0)
+        } else {
+            match self {
+                Scorer::Endpoint(e) => e.score(&sent, deadline).await?,
+                Scorer::Embedded(m) => m.score(&sent).await?,
+            }
+        };
+        let mut dots = dots.into_iter();
+        let scores = plan
+            .into_iter()
+            .map(|(scored_as, scope)| PairScore {
+                dot_product: if scope == EntityScope::Unseen {
+                    f64::NAN
+                } else {
+                    dots.next().unwrap_or(f64::NAN)
+                },
+                scope,
+                scored_as,
+            })
+            .collect();
+        Ok(Scored {
+            scores,
+            endpoint_calls: calls,
+            endpoint_errors: errors,
+        })
+    }
+}
+
+/// Bytes of `s3://bucket/key` or a local path.
+pub async fn load_bytes(s3: &aws_sdk_s3::Client, uri: &str) -> Result<Vec<u8>, String> {
+    match uri.strip_prefix("s3://") {
+        Some(rest) => {
+            let (bucket, key) = rest
+                .split_once('/')
+                .ok_or_else(|| "expected s3://bucket/key".to_string())?;
+            let out = s3
+                .get_object()
+                .bucket(bucket)
+                .key(key)
+                .send()
+                .await
+                .map_err(|e| aws_smithy_types::error::display::DisplayErrorContext(e).to_string())?;
+            Ok(out
+                .body
+                .collect()
+                .await
+                .map_err(|e| e.to_string())?
+                .into_bytes()
+                .to_vec())
+        }
+        None => tokio::fs::read(uri).await.map_err(|e| e.to_string()),
+    }
+}
+
+/// The entity list `ipinsights prepare` writes (`entities.txt`, one per line).
+pub fn parse_entity_list(bytes: &[u8]) -> Result<std::collections::HashSet<Box<str>>, String> {
+    let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))?;
+    let set: std::collections::HashSet<Box<str>> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(Box::from)
+        .collect();
+    if set.is_empty() {
+        return Err("the list is empty".into());
+    }
+    Ok(set)
 }
 
 /// Retry pacing: full-jitter exponential backoff.
@@ -116,6 +226,8 @@ impl Backoff {
 pub struct EndpointScorer {
     client: aws_sdk_sagemakerruntime::Client,
     endpoint: String,
+    /// The trained entity list (`TRAINED_ENTITIES_URI`), loaded on first use.
+    entities: Option<(String, aws_sdk_s3::Client, OnceCell<Arc<std::collections::HashSet<Box<str>>>>)>,
     max_request_bytes: usize,
     max_request_rows: usize,
     concurrency: usize,
@@ -221,6 +333,7 @@ impl EndpointScorer {
         EndpointScorer {
             client,
             endpoint: endpoint.into(),
+            entities: None,
             max_request_bytes,
             max_request_rows: usize::MAX,
             concurrency: concurrency.max(1),
@@ -235,31 +348,57 @@ impl EndpointScorer {
         self
     }
 
+    /// Scores an instance the model was not trained on as its group; the list is what
+    /// `ipinsights prepare` wrote as `entities.txt` (`s3://…` or a path).
+    pub fn with_trained_entities(mut self, uri: impl Into<String>, s3: aws_sdk_s3::Client) -> Self {
+        self.entities = Some((uri.into(), s3, OnceCell::new()));
+        self
+    }
+
+    async fn trained(&self) -> Result<Option<Trained>, ScoreError> {
+        let Some((uri, s3, cell)) = &self.entities else {
+            return Ok(None);
+        };
+        let list = cell
+            .get_or_try_init(|| async {
+                let fail = |message: String| ScoreError::EntitiesLoad {
+                    uri: uri.clone(),
+                    message,
+                };
+                let bytes = load_bytes(s3, uri).await.map_err(fail)?;
+                let list = parse_entity_list(&bytes).map_err(fail)?;
+                tracing::info!(uri = %uri, entities = list.len(), "trained entity list loaded");
+                Ok::<_, ScoreError>(Arc::new(list))
+            })
+            .await?;
+        Ok(Some(Trained::List(list.clone())))
+    }
+
     /// Changes the retry pacing (tests use short delays).
     pub fn with_backoff(mut self, backoff: Backoff) -> Self {
         self.backoff = backoff;
         self
     }
 
-    pub async fn score(&self, pairs: &[Pair], deadline: Instant) -> Result<Scored, ScoreError> {
+    /// Dot products of `pairs` as given (entities already chosen), calls and failed calls.
+    pub async fn score(
+        &self,
+        pairs: &[Pair],
+        deadline: Instant,
+    ) -> Result<(Vec<f64>, u64, u64), ScoreError> {
         let parts: Vec<(Vec<f64>, u64, u64)> =
             futures::stream::iter(chunks(pairs, self.max_request_bytes, self.max_request_rows))
                 .map(|chunk| self.invoke(chunk, deadline))
                 .buffered(self.concurrency)
                 .try_collect()
                 .await?;
-        let mut scored = Scored::default();
+        let mut out = (Vec::with_capacity(pairs.len()), 0, 0);
         for (scores, calls, errors) in parts {
-            scored.endpoint_calls += calls;
-            scored.endpoint_errors += errors;
-            scored
-                .scores
-                .extend(scores.into_iter().map(|dot_product| PairScore {
-                    dot_product,
-                    entity_seen: None,
-                }));
+            out.0.extend(scores);
+            out.1 += calls;
+            out.2 += errors;
         }
-        Ok(scored)
+        Ok(out)
     }
 
     /// One chunk, retried on throttling, 5xx and not-ready until `deadline`.
@@ -357,32 +496,7 @@ impl EmbeddedScorer {
             uri: self.uri.clone(),
             message,
         };
-        let bytes = match self.uri.strip_prefix("s3://") {
-            Some(rest) => {
-                let (bucket, key) = rest
-                    .split_once('/')
-                    .ok_or_else(|| fail("expected s3://bucket/key".into()))?;
-                let out = self
-                    .s3
-                    .get_object()
-                    .bucket(bucket)
-                    .key(key)
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        fail(aws_smithy_types::error::display::DisplayErrorContext(e).to_string())
-                    })?;
-                out.body
-                    .collect()
-                    .await
-                    .map_err(|e| fail(e.to_string()))?
-                    .into_bytes()
-                    .to_vec()
-            }
-            None => tokio::fs::read(&self.uri)
-                .await
-                .map_err(|e| fail(e.to_string()))?,
-        };
+        let bytes = load_bytes(&self.s3, &self.uri).await.map_err(fail)?;
         let started = std::time::Instant::now();
         let model = tokio::task::spawn_blocking(move || Model::from_bytes(&bytes))
             .await
@@ -398,8 +512,14 @@ impl EmbeddedScorer {
         Ok(Arc::new(model))
     }
 
-    pub async fn score(&self, pairs: &[Pair]) -> Result<Scored, ScoreError> {
-        let model = self.model.get_or_try_init(|| self.load()).await?.clone();
+    /// The model, loaded on first use.
+    pub async fn model(&self) -> Result<Arc<Model>, ScoreError> {
+        Ok(self.model.get_or_try_init(|| self.load()).await?.clone())
+    }
+
+    /// Dot products of `pairs` as given (entities already chosen).
+    pub async fn score(&self, pairs: &[Pair]) -> Result<(Vec<f64>, u64, u64), ScoreError> {
+        let model = self.model().await?;
         let owned: Vec<(Arc<str>, Ipv4Addr)> =
             pairs.iter().map(|p| (p.entity.clone(), p.ip)).collect();
         let scores = tokio::task::spawn_blocking(move || {
@@ -408,17 +528,7 @@ impl EmbeddedScorer {
         })
         .await
         .map_err(|e| ScoreError::Task(e.to_string()))?;
-        Ok(Scored {
-            scores: scores
-                .into_iter()
-                .map(|s| PairScore {
-                    dot_product: s.dot_product,
-                    entity_seen: Some(s.entity_seen),
-                })
-                .collect(),
-            endpoint_calls: 0,
-            endpoint_errors: 0,
-        })
+        Ok((scores.into_iter().map(|s| s.dot_product).collect(), 0, 0))
     }
 }
 
@@ -431,6 +541,7 @@ mod tests {
             entity: entity.into(),
             ip: ip.parse().unwrap(),
             count: 1,
+            group: None,
         }
     }
 

@@ -14,7 +14,8 @@ use crate::athena::{Athena, AthenaArgs};
 use seclake::athena::{Filter, PairsQuery};
 use seclake::lake::{self, LakeRoot, Shuffler, Window};
 use seclake::{
-    EventDay, ExtractOptions, ObjectReader, Pairing, ReadOptions, Source, SourceVersion,
+    EventDay, ExtractOptions, GroupBy, GroupMap, ObjectReader, Pairing, ReadOptions, Source,
+    SourceVersion,
 };
 
 #[derive(clap::Args)]
@@ -81,9 +82,18 @@ pub struct Args {
     /// Only these accounts (default: every account partition found).
     #[arg(long, value_delimiter = ',')]
     accounts: Option<Vec<String>>,
-    /// Which endpoint fields make a pair: src, endpoint or peer (as `ipinsights pairs`).
-    #[arg(long, default_value = "src")]
+    /// Which endpoint fields make a pair: initiator, src, endpoint or peer (as `ipinsights
+    /// pairs`).
+    #[arg(long, default_value = "initiator")]
     pairing: Pairing,
+    /// Each pair's instance group is trained on too, so a model scores an instance it never
+    /// saw as its group: subnet, vpc or none.
+    #[arg(long, default_value = "subnet")]
+    group_by: GroupBy,
+    /// An `instance_id,group` CSV (a path or s3://…; e.g. Auto Scaling groups) whose groups
+    /// replace the subnet or VPC for the instances it lists (written `group:<name>`).
+    #[arg(long, conflicts_with = "athena")]
+    groups: Option<String>,
     /// Where to write: s3://BUCKET/prefix/ or a directory (with --athena: s3:// only).
     #[arg(long, visible_alias = "output")]
     out: String,
@@ -222,7 +232,12 @@ async fn prepare(args: Args) -> anyhow::Result<()> {
     };
     let options = ExtractOptions {
         pairing: args.pairing,
+        group_by: args.group_by,
         ..Default::default()
+    };
+    let groups = match &args.groups {
+        Some(uri) => Some(load_groups(uri, s3.as_ref()).await?),
+        None => None,
     };
     // Objects are decoded a few at a time; each one's rows use all cores already.
     let read = ReadOptions {
@@ -244,7 +259,10 @@ async fn prepare(args: Args) -> anyhow::Result<()> {
         })
         .buffered(args.concurrency.max(1));
     while let Some(result) = results.next().await {
-        let (object, set) = result?;
+        let (object, mut set) = result?;
+        if let Some(map) = &groups {
+            map.apply(&mut set.pairs);
+        }
         let is_validation =
             args.validation_days > 0 && object.key.event_day >= first_validation_day;
         let part = sink.part(is_validation);
@@ -252,8 +270,17 @@ async fn prepare(args: Args) -> anyhow::Result<()> {
         part.rows_read += set.stats.rows;
         rows_read += set.stats.rows;
         bytes_read += set.stats.bytes_read;
+        // Group rows are distinct per object too, as the instance rows are.
+        let mut group_rows: HashSet<(&str, std::net::Ipv4Addr)> = HashSet::new();
         for pair in &set.pairs {
-            sink.push(&pair.entity, pair.ip, is_validation)?;
+            if !sink.push(&pair.entity, pair.ip, is_validation)? {
+                continue;
+            }
+            if let Some(group) = &pair.group
+                && group_rows.insert((group, pair.ip))
+            {
+                sink.push(group, pair.ip, is_validation)?;
+            }
         }
         bar.set_message(format!("{} pairs", sink.seen()));
         bar.inc(1);
@@ -305,6 +332,7 @@ async fn prepare_athena(
             accounts: args.accounts.clone(),
         },
         pairing: args.pairing,
+        group_by: args.group_by,
         dedup: match args.athena_dedup {
             DedupArg::Object => seclake::athena::Dedup::Object,
             DedupArg::Day => seclake::athena::Dedup::Day,
@@ -576,16 +604,17 @@ impl Sink {
         self.train_rows.seen() + self.validation_rows.seen()
     }
 
+    /// Adds a row; `false` when the entity cannot be written (and is counted as skipped).
     fn push(
         &mut self,
         entity: &str,
         ip: std::net::Ipv4Addr,
         validation: bool,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<bool> {
         // A comma, quote or newline in an entity would break the CSV; instance ids have none.
         if entity.contains([',', '"', '\n', '\r']) {
             self.skipped += 1;
-            return Ok(());
+            return Ok(false);
         }
         self.row.clear();
         use std::fmt::Write;
@@ -599,7 +628,7 @@ impl Sink {
         if !part.entities.contains(entity) {
             part.entities.insert(Arc::from(entity));
         }
-        Ok(())
+        Ok(true)
     }
 
     async fn finish(
@@ -624,6 +653,18 @@ impl Sink {
                 "{summary} gave no (entity, IPv4) pairs for training: try another --pairing or a wider window"
             );
         }
+        // What the model will have been trained on: the endpoint's scorer reads this list to
+        // score a new instance as its group.
+        let entities_path = out_dir.join("entities.txt");
+        let mut trained: Vec<&Arc<str>> = train.entities.iter().collect();
+        trained.sort();
+        let mut list = String::new();
+        for e in trained {
+            list.push_str(e);
+            list.push('\n');
+        }
+        std::fs::write(&entities_path, list)
+            .with_context(|| format!("writing {}", entities_path.display()))?;
         let distinct: HashSet<&Arc<str>> =
             train.entities.iter().chain(&validation.entities).collect();
         let distinct = distinct.len();
@@ -631,11 +672,12 @@ impl Sink {
         validation.distinct_entities = validation.entities.len();
         let secs = started.elapsed().as_secs_f64();
 
-        let (train_url, validation_url, manifest_url) = match &self.out {
+        let (train_url, validation_url, manifest_url, entities_url) = match &self.out {
             seclake::ObjectLocation::Local(_) => (
                 train_path.display().to_string(),
                 validation_path.display().to_string(),
                 out_dir.join("manifest.json").display().to_string(),
+                entities_path.display().to_string(),
             ),
             seclake::ObjectLocation::S3 { bucket, key } => {
                 let prefix = lake::dir_prefix(key);
@@ -644,6 +686,7 @@ impl Sink {
                     url("train.csv"),
                     url("validation.csv"),
                     url("manifest.json"),
+                    url("entities.txt"),
                 )
             }
         };
@@ -658,6 +701,9 @@ impl Sink {
                 "accounts": args.accounts,
             },
             "pairing": args.pairing.to_string(),
+            "group_by": args.group_by.to_string(),
+            "groups": args.groups,
+            "entities_url": entities_url,
             "pairs": train.pairs + validation.pairs,
             "skipped_unsafe_entities": self.skipped,
             "distinct_entities": distinct,
@@ -691,6 +737,7 @@ impl Sink {
             let mut files = vec![
                 ("train.csv", &train_path),
                 ("manifest.json", &manifest_path),
+                ("entities.txt", &entities_path),
             ];
             if args.validation_days > 0 {
                 files.insert(1, ("validation.csv", &validation_path));
@@ -722,6 +769,38 @@ impl Sink {
         println!("{manifest_url}");
         Ok(())
     }
+}
+
+/// An `instance_id,group` mapping from a path or `s3://bucket/key`.
+pub async fn load_groups(uri: &str, s3: Option<&aws_sdk_s3::Client>) -> anyhow::Result<GroupMap> {
+    let text = match uri.parse::<seclake::ObjectLocation>() {
+        Ok(seclake::ObjectLocation::S3 { bucket, key }) => {
+            let owned;
+            let client = match s3 {
+                Some(c) => c,
+                None => {
+                    owned = seclake::s3_client(&aws_config::load_from_env().await);
+                    &owned
+                }
+            };
+            let out = client
+                .get_object()
+                .bucket(&bucket)
+                .key(&key)
+                .send()
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        aws_sdk_s3::error::DisplayErrorContext(e).to_string()
+                    )
+                })
+                .with_context(|| format!("reading {uri}"))?;
+            let bytes = out.body.collect().await?.into_bytes();
+            String::from_utf8(bytes.to_vec()).with_context(|| format!("{uri} is not UTF-8"))?
+        }
+        _ => std::fs::read_to_string(uri).with_context(|| format!("reading {uri}"))?,
+    };
+    GroupMap::parse_csv(&text).with_context(|| format!("reading {uri}"))
 }
 
 fn write_shuffled(rows: Shuffler, path: &Path) -> anyhow::Result<u64> {

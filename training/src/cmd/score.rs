@@ -133,6 +133,7 @@ pub(crate) fn score_endpoint(
             entity: (*entity).into(),
             ip: *ip,
             count: 1,
+            group: None,
         })
         .collect();
     let rt = tokio::runtime::Runtime::new()?;
@@ -149,16 +150,13 @@ pub(crate) fn score_endpoint(
             concurrency,
         )
         .with_max_rows(max_request_rows);
-        let scored = scorer
+        let (scores, calls, errors) = scorer
             .score(&pairs, tokio::time::Instant::now() + patience)
             .await
             .with_context(|| format!("scoring {} pairs with endpoint {name}", pairs.len()))?;
-        if scored.endpoint_errors > 0 {
-            eprintln!(
-                "endpoint {name}: {} of {} calls failed and were retried",
-                scored.endpoint_errors, scored.endpoint_calls
-            );
+        if errors > 0 {
+            eprintln!("endpoint {name}: {errors} of {calls} calls failed and were retried");
         }
-        Ok(scored.scores.into_iter().map(|s| s.dot_product).collect())
+        Ok(scores)
     })
 }
