@@ -1725,3 +1725,215 @@ mod tests {
         assert!("both".parse::<Pairing>().is_err());
     }
 }
+
+#[cfg(test)]
+mod initiator_tests {
+    use super::*;
+    use arrow_array::{Int32Array, StringArray};
+    use bytes::Bytes;
+    use parquet::arrow::ArrowWriter;
+    use parquet::file::metadata::ParquetMetaDataReader;
+
+    /// One flow record: (src uid, src ip, src port, src subnet), the same for dst, then
+    /// (protocol, flags, direction).
+    type End<'a> = (Option<&'a str>, &'a str, Option<i32>, Option<&'a str>);
+    type Rec<'a> = (End<'a>, End<'a>, (Option<i32>, Option<i32>, Option<i32>));
+
+    fn flows<'a>(recs: &[Rec<'a>]) -> Bytes {
+        let side = |pick: &dyn Fn(&Rec<'a>) -> End<'a>| {
+            let rows: Vec<_> = recs.iter().map(pick).collect();
+            Arc::new(StructArray::from(vec![
+                (
+                    Arc::new(Field::new("instance_uid", DataType::Utf8, true)),
+                    Arc::new(StringArray::from(rows.iter().map(|r| r.0).collect::<Vec<_>>()))
+                        as ArrayRef,
+                ),
+                (
+                    Arc::new(Field::new("ip", DataType::Utf8, true)),
+                    Arc::new(StringArray::from(
+                        rows.iter().map(|r| Some(r.1)).collect::<Vec<_>>(),
+                    )) as ArrayRef,
+                ),
+                (
+                    Arc::new(Field::new("port", DataType::Int32, true)),
+                    Arc::new(Int32Array::from(rows.iter().map(|r| r.2).collect::<Vec<_>>()))
+                        as ArrayRef,
+                ),
+                (
+                    Arc::new(Field::new("subnet_uid", DataType::Utf8, true)),
+                    Arc::new(StringArray::from(rows.iter().map(|r| r.3).collect::<Vec<_>>()))
+                        as ArrayRef,
+                ),
+            ])) as ArrayRef
+        };
+        let src = side(&|r| r.0);
+        let dst = side(&|r| r.1);
+        let int = |f: &dyn Fn(&Rec<'a>) -> Option<i32>| {
+            Arc::new(Int32Array::from(recs.iter().map(f).collect::<Vec<_>>())) as ArrayRef
+        };
+        let conn: ArrayRef = Arc::new(StructArray::from(vec![
+            (
+                Arc::new(Field::new("protocol_num", DataType::Int32, true)),
+                int(&|r| r.2.0),
+            ),
+            (
+                Arc::new(Field::new("tcp_flags", DataType::Int32, true)),
+                int(&|r| r.2.1),
+            ),
+            (
+                Arc::new(Field::new("direction_id", DataType::Int32, true)),
+                int(&|r| r.2.2),
+            ),
+        ]));
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("src_endpoint", src.data_type().clone(), true),
+            Field::new("dst_endpoint", dst.data_type().clone(), true),
+            Field::new("connection_info", conn.data_type().clone(), true),
+        ]));
+        let batch = RecordBatch::try_new(schema, vec![src, dst, conn]).unwrap();
+        let mut buf = Vec::new();
+        let mut w = ArrowWriter::try_new(&mut buf, batch.schema(), None).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+        Bytes::from(buf)
+    }
+
+    fn extract(data: Bytes, group_by: GroupBy) -> PairSet {
+        let md = ParquetMetaDataReader::new().parse_and_finish(&data).unwrap();
+        let opts = ExtractOptions {
+            pairing: Pairing::Initiator,
+            group_by,
+            ..Default::default()
+        };
+        let ex = PairExtractor::new(Arc::new(md), &Source::VpcFlow, &opts).unwrap();
+        let mut acc = PairAccumulator::new(0);
+        for rg in 0..ex.num_row_groups() {
+            acc.add(ex.extract_row_group(data.clone(), rg).unwrap());
+        }
+        acc.finish()
+    }
+
+    fn tuples(set: &PairSet) -> Vec<(String, String, u64, Option<String>)> {
+        set.pairs
+            .iter()
+            .map(|p| {
+                (
+                    p.entity.to_string(),
+                    p.ip.to_string(),
+                    p.count,
+                    p.group.as_deref().map(str::to_string),
+                )
+            })
+            .collect()
+    }
+
+    const A: &str = "10.0.1.5";
+    const B: &str = "10.0.2.7";
+    const OUT: &str = "52.94.1.1";
+
+    #[test]
+    fn every_record_of_a_connection_gives_the_initiators_pair() {
+        let a = |port| (Some("i-a"), A, Some(port), Some("subnet-web"));
+        let a_remote = |port| (None, A, Some(port), None);
+        let b = |port| (Some("i-b"), B, Some(port), Some("subnet-db"));
+        let b_remote = |port| (None, B, Some(port), None);
+        let recs: Vec<Rec<'_>> = vec![
+            // A -> B:5432, logged by both ENIs: request and reply at A, then at B.
+            (a(40001), b_remote(5432), (Some(6), Some(2), Some(2))),
+            (b_remote(5432), a(40001), (Some(6), Some(18), Some(1))),
+            (a_remote(40001), b(5432), (Some(6), Some(2), Some(1))),
+            (b(5432), a_remote(40001), (Some(6), Some(18), Some(2))),
+            // The same connection later: no SYN; the ports decide.
+            (a(40001), b_remote(5432), (Some(6), Some(0), Some(2))),
+            (b_remote(5432), a(40001), (Some(6), Some(1), Some(1))),
+            (b(5432), a_remote(40001), (Some(6), Some(4), Some(2))),
+            // A short connection: SYN+FIN, SYN-ACK+FIN.
+            (a(40002), (None, OUT, Some(443), None), (Some(6), Some(3), Some(2))),
+            ((None, OUT, Some(443), None), a(40002), (Some(6), Some(19), Some(1))),
+            // DNS over UDP: ports; ICMP: the sender.
+            (a(51000), (None, "10.0.0.2", Some(53), None), (Some(17), None, Some(2))),
+            ((None, "10.0.0.2", Some(53), None), a(51000), (Some(17), Some(0), Some(1))),
+            (a(0), (None, "10.0.9.9", Some(0), None), (Some(1), None, Some(2))),
+            // An inbound client and a blocked inbound probe: the initiator has no instance.
+            ((None, "73.1.2.3", Some(50123), None), b(443), (Some(6), Some(2), Some(1))),
+            ((None, "185.1.1.1", Some(41234), None), b(3389), (Some(6), Some(2), Some(1))),
+            // A blocked outbound attempt still counts.
+            (a(40003), (None, "5.6.7.8", Some(8443), None), (Some(6), Some(2), Some(2))),
+            // Undecided: two high ports, no flags, no direction.
+            (a(40004), (None, "10.0.3.3", Some(50000), None), (Some(6), Some(0), None)),
+        ];
+        let set = extract(flows(&recs), GroupBy::Subnet);
+        let web = Some("subnet-web".to_string());
+        assert_eq!(
+            tuples(&set),
+            vec![
+                ("i-a".into(), "5.6.7.8".into(), 1, web.clone()),
+                ("i-a".into(), "10.0.0.2".into(), 2, web.clone()),
+                ("i-a".into(), "10.0.2.7".into(), 4, web.clone()),
+                ("i-a".into(), "10.0.9.9".into(), 1, web.clone()),
+                ("i-a".into(), "52.94.1.1".into(), 2, web.clone()),
+            ]
+        );
+        let s = &set.stats;
+        assert_eq!(s.rows, recs.len() as u64);
+        assert_eq!(s.candidates, s.rows);
+        assert_eq!(
+            (
+                s.initiator.syn,
+                s.initiator.syn_ack,
+                s.initiator.ports,
+                s.initiator.direction,
+                s.initiator.undecided
+            ),
+            (6, 3, 5, 1, 1)
+        );
+        assert_eq!(s.dropped.get(DropReason::InitiatorUndecided), 1);
+        // B's records of A's connection, and the two inbound ones, have no initiating instance.
+        assert_eq!(s.dropped.get(DropReason::EntityNull), 5);
+        assert_eq!(s.pairs_kept + s.dropped.total(), s.candidates);
+    }
+
+    #[test]
+    fn groups_follow_group_by_and_may_be_absent() {
+        let recs: Vec<Rec<'_>> = vec![(
+            (Some("i-a"), A, Some(40000), Some("subnet-web")),
+            (None, OUT, Some(443), None),
+            (Some(6), Some(2), Some(2)),
+        )];
+        let none = extract(flows(&recs), GroupBy::None);
+        assert_eq!(none.pairs[0].group, None);
+        // No vpc_uid column: no group, no error.
+        let vpc = extract(flows(&recs), GroupBy::Vpc);
+        assert_eq!(vpc.pairs[0].group, None);
+        let subnet = extract(flows(&recs), GroupBy::Subnet);
+        assert_eq!(subnet.pairs[0].group.as_deref(), Some("subnet-web"));
+    }
+
+    #[test]
+    fn objects_without_flow_facts_use_ports_or_give_up() {
+        // The plain endpoints of the other tests: no ports, flags or direction at all.
+        let src = StructArray::from(vec![
+            (
+                Arc::new(Field::new("instance_uid", DataType::Utf8, true)),
+                Arc::new(StringArray::from(vec![Some("i-1")])) as ArrayRef,
+            ),
+            (
+                Arc::new(Field::new("ip", DataType::Utf8, true)),
+                Arc::new(StringArray::from(vec![Some(A)])) as ArrayRef,
+            ),
+        ]);
+        let dst = src.clone();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("src_endpoint", src.data_type().clone(), true),
+            Field::new("dst_endpoint", dst.data_type().clone(), true),
+        ]));
+        let batch = RecordBatch::try_new(schema, vec![Arc::new(src), Arc::new(dst)]).unwrap();
+        let mut buf = Vec::new();
+        let mut w = ArrowWriter::try_new(&mut buf, batch.schema(), None).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+        let set = extract(Bytes::from(buf), GroupBy::Subnet);
+        assert!(set.pairs.is_empty());
+        assert_eq!(set.stats.initiator.undecided, 1);
+    }
+}

@@ -94,6 +94,41 @@ fn vpc_flow_samples() {
     assert_eq!(s3.stats.dropped.get(DropReason::EntitySentinel), 1);
     assert_eq!(s3.stats.dropped_examples[0].entity.as_deref(), Some("-"));
     assert_eq!(s3.stats.dropped_examples[0].ip.as_deref(), Some("-"));
+    // Who initiated: example0 is an inbound SYN from 1.2.3.4 (refused), so it is no pair of the
+    // instance; example1 and 2 are the instance's own connections to 172.31.2.52, decided by
+    // their flags or ports; example3 (NODATA, all `-`) is decided by nothing.
+    let i0 = read(
+        "1.0.0-rc.2/VPC_FLOW/example0.gz.parquet",
+        Source::VpcFlow,
+        Pairing::Initiator,
+    );
+    assert!(i0.pairs.is_empty(), "{:?}", i0.pairs);
+    assert_eq!(i0.stats.initiator.syn, 1);
+    assert_eq!(i0.stats.dropped.get(DropReason::EntityNull), 1);
+    for example in ["example1", "example2"] {
+        let s = read(
+            &format!("1.0.0-rc.2/VPC_FLOW/{example}.gz.parquet"),
+            Source::VpcFlow,
+            Pairing::Initiator,
+        );
+        assert_eq!(
+            pairs(&s),
+            vec![("i-000000000000000000".into(), "172.31.2.52".into(), 1)],
+            "{example}"
+        );
+        assert_eq!(s.stats.initiator.undecided, 0, "{example}");
+    }
+    let i3 = read(
+        "1.0.0-rc.2/VPC_FLOW/example3.gz.parquet",
+        Source::VpcFlow,
+        Pairing::Initiator,
+    );
+    assert!(i3.pairs.is_empty());
+    assert_eq!(
+        i3.stats.dropped.get(DropReason::InitiatorUndecided)
+            + i3.stats.dropped.get(DropReason::EntitySentinel),
+        1
+    );
     // Peer pairing reads the same files.
     for n in 0..4 {
         read(

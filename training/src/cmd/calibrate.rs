@@ -47,6 +47,14 @@ pub struct Args {
     /// Largest share of normal pairs that may fall below the threshold (0 < f < 1).
     #[arg(long, default_value_t = 0.01)]
     max_fpr: f64,
+    /// Alerts per day the threshold may give on normal traffic: with it, the threshold is the
+    /// lower of the two (both limits hold) and both are printed.
+    #[arg(long)]
+    alert_budget: Option<f64>,
+    /// Days the --normal pairs cover (prepare's --validation-days), to turn the budget into
+    /// a count.
+    #[arg(long, default_value_t = 1)]
+    normal_days: u32,
     /// Draw both score distributions with the threshold to this PNG.
     #[arg(long)]
     plot: Option<PathBuf>,
@@ -68,6 +76,17 @@ pub fn threshold_at_fpr(normal: &[f64], max_fpr: f64) -> Option<(f64, f64)> {
     Some((threshold, below(&sorted, threshold)))
 }
 
+/// The threshold for an alert budget: the lowest score such that at most `alerts` of `normal`
+/// are strictly below it.
+pub fn threshold_at_budget(normal: &[f64], alerts: usize) -> Option<f64> {
+    if normal.is_empty() || normal.iter().any(|s| s.is_nan()) {
+        return None;
+    }
+    let mut sorted = normal.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    Some(sorted[alerts.min(sorted.len() - 1)])
+}
+
 /// The share of `scores` strictly below `threshold`.
 fn below(scores: &[f64], threshold: f64) -> f64 {
     if scores.is_empty() {
@@ -83,8 +102,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             args.max_fpr
         );
     }
+    if let Some(b) = args.alert_budget
+        && !(b >= 0.0 && b.is_finite())
+    {
+        bail!("--alert-budget {b} is out of range: give alerts per day, e.g. 20");
+    }
+    if args.normal_days == 0 {
+        bail!("--normal-days must be at least 1");
+    }
     let data = read_pairs(&args.normal, false)?;
-    let normal: Vec<(String, Ipv4Addr)> = data.pairs().map(|(e, ip)| (e.to_string(), ip)).collect();
+    let mut normal: Vec<(String, Ipv4Addr)> =
+        data.pairs().map(|(e, ip)| (e.to_string(), ip)).collect();
     if normal.is_empty() {
         bail!("{} has no pairs", args.normal);
     }
@@ -107,8 +135,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let model = Model::load(path).with_context(|| format!("loading {}", path.display()))?;
             let unseen = entities.iter().filter(|e| !model.is_seen(e)).count();
             if unseen > 0 {
+                // New instances are scored as their group in production, and the group's
+                // rows are in the file too; their own rows would only add noise.
                 eprintln!(
-                    "warning: {unseen} of {} entities in {} are unknown to the model; their scores say nothing (train on a window that covers them)",
+                    "{unseen} of {} entities in {} are unknown to the model (e.g. instances launched after training): their pairs are left out; their groups' pairs count",
                     entities.len(),
                     args.normal
                 );
@@ -123,11 +153,41 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         (None, None) => bail!("give --model FILE or --endpoint NAME"),
     };
     let (n, r) = (normal.len(), random.len());
-    let (normal_s, rest) = scores.split_at(n);
+    let (normal_all, rest) = scores.split_at(n);
     let (random_s, shuffled_s) = rest.split_at(r);
+    let kept: Vec<f64> = match &args.model {
+        Some(path) => {
+            let model = Model::load(path).with_context(|| format!("loading {}", path.display()))?;
+            normal
+                .iter()
+                .zip(normal_all)
+                .filter(|((e, _), _)| model.is_seen(e))
+                .map(|(_, s)| *s)
+                .collect()
+        }
+        None => normal_all.to_vec(),
+    };
+    if kept.is_empty() {
+        bail!("no pair of {} has an entity the model knows", args.normal);
+    }
+    normal.clear();
+    let normal_s = &kept[..];
+    let n = normal_s.len();
 
-    let (threshold, fpr) =
+    let (fpr_threshold, _) =
         threshold_at_fpr(normal_s, args.max_fpr).context("the scores include NaN")?;
+    let budget = args.alert_budget.map(|b| {
+        let alerts = (b * f64::from(args.normal_days)).floor() as usize;
+        (b, threshold_at_budget(normal_s, alerts).unwrap_or(fpr_threshold))
+    });
+    let threshold = match budget {
+        Some((_, t)) => t.min(fpr_threshold),
+        None => fpr_threshold,
+    };
+    let fpr = below(normal_s, threshold);
+    let per_day = |t: f64| {
+        normal_s.iter().filter(|s| **s < t).count() as f64 / f64::from(args.normal_days)
+    };
     let auc = |attacks: &[f64]| {
         roc_auc(normal_s, attacks)
             .map(|a| format!("{a:.4}"))
@@ -145,9 +205,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         auc(shuffled_s)
     );
     println!(
-        "threshold at max FPR {}: {threshold} (normal pairs below it: {:.4})",
-        args.max_fpr, fpr
+        "threshold at max FPR {}: {fpr_threshold} (normal pairs below it: {:.4}, {:.1} alerts per day)",
+        args.max_fpr,
+        below(normal_s, fpr_threshold),
+        per_day(fpr_threshold)
     );
+    if let Some((b, t)) = budget {
+        println!(
+            "threshold at alert budget {b} per day: {t} (normal pairs below it: {:.4}, {:.1} alerts per day)",
+            below(normal_s, t),
+            per_day(t)
+        );
+        println!(
+            "chosen: {threshold} (the lower; false-positive rate {fpr:.4}, {:.1} alerts per day)",
+            per_day(threshold)
+        );
+    }
     println!(
         "recall there: random {:.4}, shuffled {:.4}, all {:.4}",
         below(random_s, threshold),
@@ -243,5 +316,17 @@ mod tests {
         assert_eq!((t, fpr), (1.0, 0.0));
         assert!(threshold_at_fpr(&[], 0.1).is_none());
         assert_eq!(below(&[0.0, 1.0, 2.0, 3.0], 2.0), 0.5);
+    }
+
+    #[test]
+    fn threshold_keeps_the_alert_budget() {
+        let normal: Vec<f64> = (0..1000).map(|i| i as f64).collect();
+        // At most 5 alerts: the sixth lowest score.
+        assert_eq!(threshold_at_budget(&normal, 5), Some(5.0));
+        assert_eq!(below(&normal, 5.0) * 1000.0, 5.0);
+        assert_eq!(threshold_at_budget(&normal, 0), Some(0.0));
+        assert_eq!(threshold_at_budget(&normal, 5000), Some(999.0));
+        assert_eq!(threshold_at_budget(&[1.0, 1.0, 2.0], 1), Some(1.0));
+        assert!(threshold_at_budget(&[], 1).is_none());
     }
 }
