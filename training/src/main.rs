@@ -2,6 +2,7 @@
 
 mod athena;
 mod cmd;
+mod evaluation;
 mod interrupt;
 
 use clap::{Parser, Subcommand};
@@ -20,6 +21,9 @@ enum Command {
     /// The main job locally: simulate a lake, prepare, fit, calibrate, then score the later
     /// days through the Lambda's handler and compare with the ground truth.
     Demo(cmd::demo::Args),
+    /// Detection on a simulated estate: prepare, fit, calibrate and the Lambda's handler,
+    /// against the ground truth and beside simple rules.
+    Evaluate(cmd::evaluate::Args),
     /// Build shuffled training and validation CSV from a window of the lake.
     Prepare(cmd::prepare::Args),
     /// Print the distinct (entity, IPv4) pairs of Security Lake objects, as the scorer sees them.
@@ -49,7 +53,7 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // The demo logs the Lambda's JSON records itself, as the Lambda does.
-    if !matches!(cli.command, Command::Demo(_)) {
+    if !matches!(cli.command, Command::Demo(_) | Command::Evaluate(_)) {
         tracing_subscriber::fmt()
             .with_env_filter(
                 tracing_subscriber::EnvFilter::try_from_default_env()
@@ -60,6 +64,7 @@ fn main() -> anyhow::Result<()> {
     }
     match cli.command {
         Command::Demo(args) => cmd::demo::run(args),
+        Command::Evaluate(args) => cmd::evaluate::run(args),
         Command::Prepare(args) => cmd::prepare::run(args),
         Command::Pairs(args) => cmd::pairs::run(args),
         Command::BenchPairs(args) => cmd::bench_pairs::run(args),

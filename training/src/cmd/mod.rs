@@ -4,6 +4,7 @@ pub mod bench_model;
 pub mod bench_pairs;
 pub mod calibrate;
 pub mod demo;
+pub mod evaluate;
 pub mod fit;
 pub mod pairs;
 pub mod prepare;

@@ -1,0 +1,326 @@
+//! Detection quality on a simulated estate: the model's alerts and three simple rules on the
+//! same scored pairs, per attack kind (recall, ROC AUC), with precision and alerts per day.
+//!
+//! The unit is a distinct (day, entity, address): an analyst reads one alert per instance and
+//! address a day, however many objects carried it.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::Ipv4Addr;
+
+use ipinsights::auc::roc_auc;
+use serde::Serialize;
+
+/// One scored pair of a scored day, as the Lambda's scorer saw it.
+#[derive(Debug, Clone)]
+pub struct ScoredPair {
+    pub day: String,
+    pub entity: String,
+    pub ip: Ipv4Addr,
+    /// The entity the model scored it as (the instance, or its group).
+    pub scored_as: String,
+    pub dot_product: f64,
+}
+
+/// A simple rule, judged against the pairs of the training window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    PairNeverSeen,
+    Slash24NeverSeen,
+    Slash16NeverSeen,
+}
+
+impl Rule {
+    pub const ALL: [Rule; 3] = [
+        Rule::PairNeverSeen,
+        Rule::Slash24NeverSeen,
+        Rule::Slash16NeverSeen,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Rule::PairNeverSeen => "rule: pair never seen",
+            Rule::Slash24NeverSeen => "rule: /24 never seen",
+            Rule::Slash16NeverSeen => "rule: /16 never seen",
+        }
+    }
+
+    fn mask(self) -> u32 {
+        match self {
+            Rule::PairNeverSeen => u32::MAX,
+            Rule::Slash24NeverSeen => 0xFFFF_FF00,
+            Rule::Slash16NeverSeen => 0xFFFF_0000,
+        }
+    }
+}
+
+/// What each entity (instance or group) was seen with in the training window.
+#[derive(Debug, Default)]
+pub struct History {
+    seen: [HashSet<(String, u32)>; 3],
+}
+
+impl History {
+    pub fn add(&mut self, entity: &str, ip: Ipv4Addr) {
+        for (i, rule) in Rule::ALL.iter().enumerate() {
+            self.seen[i].insert((entity.to_string(), u32::from(ip) & rule.mask()));
+        }
+    }
+
+    /// Whether `rule` flags `entity` reaching `ip`.
+    pub fn flags(&self, rule: Rule, entity: &str, ip: Ipv4Addr) -> bool {
+        let i = Rule::ALL.iter().position(|r| *r == rule).unwrap_or(0);
+        !self.seen[i].contains(&(entity.to_string(), u32::from(ip) & rule.mask()))
+    }
+}
+
+/// The attack pairs of the ground truth: (day, entity, address) -> kind.
+pub type Attacks = HashMap<(String, String, Ipv4Addr), String>;
+
+/// One scorer's line of the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScorerLine {
+    pub scorer: String,
+    pub alerts: usize,
+    pub alerts_per_day: f64,
+    /// `None` when there is no alert.
+    pub precision: Option<f64>,
+    /// Kinds with recall >= 0.8.
+    pub kinds_caught: usize,
+    /// Kinds with recall >= 0.9.
+    pub kinds_at_0_9: usize,
+    pub recall: BTreeMap<String, f64>,
+}
+
+/// Per attack kind.
+#[derive(Debug, Clone, Serialize)]
+pub struct KindLine {
+    pub kind: String,
+    /// Attack pairs in the ground truth.
+    pub pairs: usize,
+    /// Of them, scored (the model knew the instance or its group).
+    pub scored: usize,
+    /// The model's ROC AUC against every normal pair scored.
+    pub auc: Option<f64>,
+}
+
+/// The whole report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub days: usize,
+    pub threshold: f64,
+    pub normal_pairs: usize,
+    pub attack_pairs: usize,
+    pub kinds: Vec<KindLine>,
+    pub scorers: Vec<ScorerLine>,
+}
+
+/// Builds the report: the model's alerts are the pairs below `threshold`.
+pub fn evaluate(
+    scored: &[ScoredPair],
+    attacks: &Attacks,
+    history: &History,
+    threshold: f64,
+    days: usize,
+) -> Report {
+    // Lowest score per unit; the entity the rules judge is the one the model scored as.
+    let mut units: BTreeMap<(String, String, u32), (f64, String)> = BTreeMap::new();
+    for p in scored {
+        let key = (p.day.clone(), p.entity.clone(), u32::from(p.ip));
+        let entry = units
+            .entry(key)
+            .or_insert((f64::INFINITY, p.scored_as.clone()));
+        if p.dot_product < entry.0 {
+            *entry = (p.dot_product, p.scored_as.clone());
+        }
+    }
+    let kind_of = |(day, entity, ip): &(String, String, u32)| {
+        attacks.get(&(day.clone(), entity.clone(), Ipv4Addr::from(*ip)))
+    };
+    let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
+    for kind in attacks.values() {
+        *kinds.entry(kind.clone()).or_insert(0) += 1;
+    }
+    let normal: Vec<f64> = units
+        .iter()
+        .filter(|(k, _)| kind_of(k).is_none())
+        .map(|(_, (s, _))| *s)
+        .collect();
+    let kind_lines = kinds
+        .iter()
+        .map(|(kind, &pairs)| {
+            let positives: Vec<f64> = units
+                .iter()
+                .filter(|(k, _)| kind_of(k) == Some(kind))
+                .map(|(_, (s, _))| *s)
+                .collect();
+            KindLine {
+                kind: kind.clone(),
+                pairs,
+                scored: positives.len(),
+                auc: roc_auc(&positives, &normal),
+            }
+        })
+        .collect();
+
+    let line = |name: String, flagged: &dyn Fn(&(String, String, u32), f64, &str) -> bool| {
+        let mut alerts = 0usize;
+        let mut true_alerts = 0usize;
+        let mut caught: BTreeMap<String, usize> = BTreeMap::new();
+        for (key, (score, scored_as)) in &units {
+            if !flagged(key, *score, scored_as) {
+                continue;
+            }
+            alerts += 1;
+            if let Some(kind) = kind_of(key) {
+                true_alerts += 1;
+                *caught.entry(kind.clone()).or_insert(0) += 1;
+            }
+        }
+        let recall: BTreeMap<String, f64> = kinds
+            .iter()
+            .map(|(kind, &n)| {
+                let c = caught.get(kind).copied().unwrap_or(0);
+                (kind.clone(), c as f64 / n.max(1) as f64)
+            })
+            .collect();
+        ScorerLine {
+            scorer: name,
+            alerts,
+            alerts_per_day: alerts as f64 / days.max(1) as f64,
+            precision: (alerts > 0).then(|| true_alerts as f64 / alerts as f64),
+            kinds_caught: recall.values().filter(|r| **r >= 0.8).count(),
+            kinds_at_0_9: recall.values().filter(|r| **r >= 0.9).count(),
+            recall,
+        }
+    };
+    let mut scorers = vec![line(
+        format!("model (threshold {threshold:.4})"),
+        &|_, score, _| score < threshold,
+    )];
+    for rule in Rule::ALL {
+        scorers.push(line(rule.name().to_string(), &|(_, _, ip), _, scored_as| {
+            history.flags(rule, scored_as, Ipv4Addr::from(*ip))
+        }));
+    }
+    Report {
+        days,
+        threshold,
+        normal_pairs: normal.len(),
+        attack_pairs: attacks.len(),
+        kinds: kind_lines,
+        scorers,
+    }
+}
+
+impl Report {
+    /// The report as a terminal table.
+    pub fn render(&self) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
+        let kinds: Vec<&str> = self.kinds.iter().map(|k| k.kind.as_str()).collect();
+        let _ = writeln!(
+            out,
+            "{} scored days, {} normal and {} attack (day, instance, address) pairs",
+            self.days, self.normal_pairs, self.attack_pairs
+        );
+        let _ = writeln!(
+            out,
+            "{:<28} {:>7} {:>8} {:>9} {:>7}  recall per kind",
+            "scorer", "alerts", "per day", "precision", "caught"
+        );
+        for s in &self.scorers {
+            let recalls: Vec<String> = kinds
+                .iter()
+                .map(|k| format!("{:.2}", s.recall.get(*k).copied().unwrap_or(0.0)))
+                .collect();
+            let _ = writeln!(
+                out,
+                "{:<28} {:>7} {:>8.1} {:>9} {:>4}/{:<2}  {}",
+                s.scorer,
+                s.alerts,
+                s.alerts_per_day,
+                s.precision
+                    .map(|p| format!("{p:.3}"))
+                    .unwrap_or_else(|| "-".into()),
+                s.kinds_caught,
+                kinds.len(),
+                recalls.join(" ")
+            );
+        }
+        let _ = writeln!(out, "{:<28} {}", "kinds (in that order)", kinds.join(" "));
+        for k in &self.kinds {
+            let _ = writeln!(
+                out,
+                "  {:<22} {:>4} attack pairs, {:>4} scored, model ROC AUC {}",
+                k.kind,
+                k.pairs,
+                k.scored,
+                k.auc
+                    .map(|a| format!("{a:.4}"))
+                    .unwrap_or_else(|| "-".into())
+            );
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sp(day: &str, entity: &str, ip: &str, scored_as: &str, s: f64) -> ScoredPair {
+        ScoredPair {
+            day: day.into(),
+            entity: entity.into(),
+            ip: ip.parse().unwrap(),
+            scored_as: scored_as.into(),
+            dot_product: s,
+        }
+    }
+
+    #[test]
+    fn model_and_rules_on_the_same_pairs() {
+        let mut history = History::default();
+        history.add("i-1", "10.0.1.1".parse().unwrap());
+        history.add("subnet-a", "52.94.1.1".parse().unwrap());
+        let scored = vec![
+            // Known pair, twice (two objects): one unit, its lowest score.
+            sp("d1", "i-1", "10.0.1.1", "i-1", 3.0),
+            sp("d1", "i-1", "10.0.1.1", "i-1", 2.5),
+            // Same /24, new address.
+            sp("d1", "i-1", "10.0.1.2", "i-1", 1.0),
+            // A new instance scored as its group, known /16.
+            sp("d1", "i-new", "52.94.7.7", "subnet-a", 0.5),
+            // Attacks.
+            sp("d1", "i-1", "5.5.5.5", "i-1", -3.0),
+            sp("d2", "i-new", "6.6.6.6", "subnet-a", 0.2),
+        ];
+        let mut attacks = Attacks::new();
+        attacks.insert(("d1".into(), "i-1".into(), "5.5.5.5".parse().unwrap()), "c2".into());
+        attacks.insert(("d2".into(), "i-new".into(), "6.6.6.6".parse().unwrap()), "new".into());
+        attacks.insert(("d2".into(), "i-x".into(), "7.7.7.7".parse().unwrap()), "new".into());
+        let r = evaluate(&scored, &attacks, &history, 0.3, 2);
+        assert_eq!((r.normal_pairs, r.attack_pairs), (3, 3));
+        let model = &r.scorers[0];
+        // Below 0.3: the two attacks scored.
+        assert_eq!(model.alerts, 2);
+        assert_eq!(model.precision, Some(1.0));
+        assert_eq!(model.recall["c2"], 1.0);
+        assert_eq!(model.recall["new"], 0.5, "the unscored attack is a miss");
+        assert_eq!(model.kinds_caught, 1);
+        assert_eq!(model.alerts_per_day, 1.0);
+        let pair_rule = &r.scorers[1];
+        // Never seen: 10.0.1.2, 52.94.7.7 (for the group), and both attacks.
+        assert_eq!(pair_rule.alerts, 4);
+        assert_eq!(pair_rule.precision, Some(0.5));
+        let s24 = &r.scorers[2];
+        assert_eq!(s24.alerts, 3, "10.0.1.2 shares a /24");
+        let s16 = &r.scorers[3];
+        assert_eq!(s16.alerts, 2, "52.94.7.7 shares the group's /16");
+        let c2 = r.kinds.iter().find(|k| k.kind == "c2").unwrap();
+        assert_eq!(c2.auc, Some(1.0));
+        let new = r.kinds.iter().find(|k| k.kind == "new").unwrap();
+        assert_eq!((new.pairs, new.scored), (2, 1));
+        assert!(r.render().contains("rule: /16 never seen"));
+    }
+}
