@@ -109,9 +109,23 @@ pub(crate) fn pair_rows(w: &World, records: &[VpcRow], entity: u32, ips: &[u32])
         .count()
 }
 
-/// An alive instance of one of `tiers`, uniformly.
-fn pick_of(rng: &mut impl Rng, g: &ObjGen<'_>, tiers: &[Tier]) -> Option<u32> {
-    let mut c: Vec<u32> = tiers.iter().flat_map(|&t| g.alive(t).to_vec()).collect();
+/// What earlier attacks used. Attacks do not share addresses nor attacking instances, and no
+/// attack targets an earlier attack's instance (two instances attacking each other would put
+/// each other's records in both attacks' pairs), so each attack's pairs are its own.
+#[derive(Default)]
+pub(crate) struct Taken {
+    pub(crate) ips: BTreeSet<u32>,
+    /// Attacking instances.
+    pub(crate) instances: BTreeSet<u32>,
+}
+
+/// An alive instance of one of `tiers` that no earlier attack attacked from, uniformly.
+fn pick_of(rng: &mut impl Rng, g: &ObjGen<'_>, taken: &Taken, tiers: &[Tier]) -> Option<u32> {
+    let mut c: Vec<u32> = tiers
+        .iter()
+        .flat_map(|&t| g.alive(t).to_vec())
+        .filter(|i| !taken.instances.contains(i))
+        .collect();
     c.sort_unstable();
     (!c.is_empty()).then(|| c[rng.random_range(0..c.len())])
 }
@@ -129,14 +143,14 @@ fn c2(rng: &mut impl Rng, g: &ObjGen<'_>, i: u32, ip: u32, records: &mut Vec<Vpc
 }
 
 /// Draws the instance and the connections of one attack of `kind` in the object that `g`
-/// describes; `taken` holds the addresses earlier attacks used. `None` when the cell has nobody
+/// describes; `taken` holds the addresses and instances earlier attacks used. `None` when the cell has nobody
 /// to do it.
 pub(crate) fn plan_one(
     rng: &mut impl Rng,
     g: &ObjGen<'_>,
     kind: AttackKind,
     entity: Option<u32>,
-    taken: &mut BTreeSet<u32>,
+    taken: &mut Taken,
 ) -> Option<PlannedAttack> {
     let w = g.w;
     let cw = &w.cells[g.cell as usize];
@@ -146,11 +160,11 @@ pub(crate) fn plan_one(
         AttackKind::C2UnseenNetwork | AttackKind::C2NewInstance => {
             let i = match entity {
                 Some(i) => i,
-                None => pick_of(rng, g, &[Tier::App, Tier::Batch, Tier::Web])?,
+                None => pick_of(rng, g, taken, &[Tier::App, Tier::Batch, Tier::Web])?,
             };
             let ip = loop {
                 let ip = w.estate.unseen_v4(rng);
-                if taken.insert(ip) {
+                if taken.ips.insert(ip) {
                     break ip;
                 }
             };
@@ -159,7 +173,7 @@ pub(crate) fn plan_one(
             i
         }
         AttackKind::C2CloudUnused => {
-            let i = pick_of(rng, g, &[Tier::App, Tier::Batch, Tier::Web])?;
+            let i = pick_of(rng, g, taken, &[Tier::App, Tier::Batch, Tier::Web])?;
             let firsts: Vec<u32> = [3u32, 52, 54]
                 .into_iter()
                 .filter(|f| w.pool_nets.iter().any(|n| n >> 8 == *f))
@@ -168,7 +182,7 @@ pub(crate) fn plan_one(
                 let first = firsts[rng.random_range(0..firsts.len())];
                 let net = first << 8 | rng.random_range(0..256);
                 let ip = net << 16 | rng.random_range(1..0xfffe);
-                if !w.pool_nets.contains(&net) && ip & 0xff != 0 && taken.insert(ip) {
+                if !w.pool_nets.contains(&net) && ip & 0xff != 0 && taken.ips.insert(ip) {
                     break ip;
                 }
             };
@@ -177,13 +191,13 @@ pub(crate) fn plan_one(
             i
         }
         AttackKind::LateralSsh => {
-            let i = pick_of(rng, g, &[Tier::Web, Tier::Batch])?;
+            let i = pick_of(rng, g, taken, &[Tier::Web, Tier::Batch])?;
             let target_tiers: &[Tier] = if w.tier_of(i) == Tier::Web {
                 &[Tier::Database]
             } else {
                 &[Tier::Database, Tier::App]
             };
-            let j = pick_of(rng, g, target_tiers)?;
+            let j = pick_of(rng, g, taken, target_tiers)?;
             for _ in 0..rng.random_range(1..=3) {
                 let init = w.side(i, ephemeral(rng));
                 let c = g.tcp(rng, init, w.side(j, 22), 4, 40, 90, 200);
@@ -193,7 +207,7 @@ pub(crate) fn plan_one(
             i
         }
         AttackKind::DbEgress => {
-            let i = pick_of(rng, g, &[Tier::Database])?;
+            let i = pick_of(rng, g, taken, &[Tier::Database])?;
             let app = &w.groups[cw.groups[Tier::App.index()] as usize];
             let saas: Vec<u32> = app
                 .services
@@ -212,13 +226,13 @@ pub(crate) fn plan_one(
             i
         }
         AttackKind::InternalScan => {
-            let i = pick_of(rng, g, &[Tier::Web, Tier::Batch])?;
+            let i = pick_of(rng, g, taken, &[Tier::Web, Tier::Batch])?;
             let tier = w.tier_of(i);
             let mut existing: Vec<u32> = Tier::ALL
                 .iter()
                 .filter(|t| !tier.contacts().contains(t))
                 .flat_map(|&t| g.alive(t).to_vec())
-                .filter(|&j| j != i)
+                .filter(|&j| j != i && !taken.instances.contains(&j))
                 .collect();
             existing.sort_unstable();
             existing.shuffle(rng);
@@ -268,6 +282,7 @@ pub(crate) fn plan_one(
             i
         }
     };
+    taken.instances.insert(entity);
     Some(PlannedAttack {
         kind,
         entity,

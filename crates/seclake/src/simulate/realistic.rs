@@ -6,7 +6,7 @@
 //! An object's rows are generated whole before it is written (connections span several
 //! records, which are sorted by time), so memory is one object of compact rows.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::BufWriter;
 use std::path::Path;
@@ -51,16 +51,20 @@ pub(super) fn simulate(
     let first_attack_day = cfg.days - attack_days;
     let mut extra: BTreeMap<usize, Vec<VpcRow>> = BTreeMap::new();
     let mut attacks = Vec::with_capacity(cfg.anomalies);
-    let mut taken = BTreeSet::new();
+    let mut taken = attacks::Taken::default();
     let n_cells = world.estate.cells.len();
     for id in 0..cfg.anomalies {
         let mut kind = AttackKind::ALL[id % AttackKind::ALL.len()];
         let day = plan_rng.random_range(first_attack_day..cfg.days);
         let mut entity = None;
         let cell = if kind == AttackKind::C2NewInstance {
-            let launched = &world.launched[day as usize];
+            let launched: Vec<u32> = world.launched[day as usize]
+                .iter()
+                .copied()
+                .filter(|i| !taken.instances.contains(i))
+                .collect();
             if launched.is_empty() {
-                // Nothing is launched on the first day (a one-day lake).
+                // Nothing is launched on the first day (a one-day lake), or all are taken.
                 kind = AttackKind::C2UnseenNetwork;
                 plan_rng.random_range(0..n_cells)
             } else {

@@ -344,6 +344,17 @@ fn realistic_lake_attacks_churn_and_records() {
                 })
                 .count();
             let expected = if *key == a.object_keys[0] { a.rows } else { 0 };
+            if n != expected {
+                for r in recs.iter().filter(|r| {
+                    (uid_is(&r.src_uid, &a.entity)
+                        && r.dst_ip.as_deref().is_some_and(|ip| ips.contains(ip)))
+                        || (uid_is(&r.dst_uid, &a.entity)
+                            && r.src_ip.as_deref().is_some_and(|ip| ips.contains(ip)))
+                }) {
+                    eprintln!("{r:?}");
+                }
+                eprintln!("{a:?}");
+            }
             assert_eq!(n, expected, "attack {} ({:?}) in {key}", a.id, a.kind);
         }
         let ip0: Ipv4Addr = a.pairs[0].ip.parse().unwrap();
