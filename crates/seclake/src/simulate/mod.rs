@@ -31,7 +31,18 @@
 //! 128 MiB, which for these rows is larger than any object we write by default), so memory stays
 //! bounded by one row group of compact rows plus one column.
 //!
-//! # Anomalies
+//! # Estates
+//!
+//! [`SimConfig::estate`] picks the estate. [`EstateProfile::Basic`] (the default) draws every
+//! row on its own from instances with random peers and services, and injects anomalies as
+//! single rows (below). [`EstateProfile::Realistic`] ([`SimConfig::realistic`]) has web, app,
+//! database, batch and bastion tiers with habits, both-side flow records of real connections,
+//! daily rotating AWS and SaaS address pools, autoscaling churn (`out/groups.csv` maps every
+//! instance to its group) and [`Attack`]s made of connections, in `ground-truth.json`'s
+//! `attacks` (with `launched`, the instances launched each day); see the `roles`, `conns` and
+//! `attacks` modules.
+//!
+//! # Anomalies (basic estate)
 //!
 //! Anomalies are injected only on the last ⌈days/3⌉ days, so the earlier days are clean training
 //! data. Each one is an (instance, IPv4) pair in `src_endpoint` of one or a few rows of one object
