@@ -83,7 +83,8 @@ impl Tier {
 
 /// AWS services of a region: name, /16 networks (first two octets) of its pool, addresses in
 /// use per day. The second octet moves by 13 per further region.
-const AWS_POOLS: &[(&str, &[(u8, u8)], usize)] = &[
+type AwsPool = (&'static str, &'static [(u8, u8)], usize);
+const AWS_POOLS: &[AwsPool] = &[
     ("s3", &[(52, 216), (52, 217), (3, 5)], 24),
     ("dynamodb", &[(3, 218), (52, 94)], 10),
     ("sts", &[(54, 239)], 4),
