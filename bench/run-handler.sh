@@ -14,7 +14,7 @@ $venv/bin/python -c 'import pandas, boto3, pyarrow, moto' 2>/dev/null ||
   $venv/bin/pip install --quiet pyarrow duckdb pandas boto3 'moto[server]==5.2.5'
 out=bench-out/lake-$rows
 if [ ! -d "$out" ]; then
-  target/release/ipinsights simulate --out "$out" --days 1 --accounts 1 --instances 2000 --sources VPC_FLOW \
+  target/release/ipinsights simulate --out "$out" --estate basic --days 1 --accounts 1 --instances 2000 --sources VPC_FLOW \
     --versions 1.0 --rows-per-object "$rows" --compression zstd --row-group-rows 131072 --anomalies 0
 fi
 file=$(find "$out" -name '*.parquet' | head -n1)

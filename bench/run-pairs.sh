@@ -11,7 +11,7 @@ venv=.venv-bench
 [ -x $venv/bin/python ] || { python3 -m venv $venv; $venv/bin/pip install --quiet pyarrow duckdb; }
 out=bench-out/lake-$rows
 if [ ! -d "$out" ]; then
-  target/release/ipinsights simulate --out "$out" --days 1 --accounts 1 --instances 2000 --sources VPC_FLOW \
+  target/release/ipinsights simulate --out "$out" --estate basic --days 1 --accounts 1 --instances 2000 --sources VPC_FLOW \
     --versions 1.0 --rows-per-object "$rows" --compression zstd --row-group-rows 131072 --anomalies 0
 fi
 file=$(find "$out" -name '*.parquet' | head -n1)

@@ -12,7 +12,7 @@ venv=.venv-bench
 [ -x $venv/bin/python ] || { python3 -m venv $venv; $venv/bin/pip install --quiet pyarrow duckdb; }
 out=bench-out/prepare-lake-$rows
 if [ ! -d "$out" ]; then
-  target/release/ipinsights simulate --out "$out" --days 7 --accounts 3 --instances 300 \
+  target/release/ipinsights simulate --out "$out" --estate basic --days 7 --accounts 3 --instances 300 \
     --rows-per-object "$rows" --anomalies 0
 fi
 bucket=$(find "$out" -maxdepth 1 -type d -name 'aws-*' | head -n1)

@@ -87,6 +87,8 @@ fn simulated_lake(dir: &Path, extra: &[&str]) -> PathBuf {
         .args(["simulate", "--out"])
         .arg(&lake)
         .args([
+            "--estate",
+            "basic",
             "--days",
             "4",
             "--accounts",

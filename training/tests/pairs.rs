@@ -13,6 +13,8 @@ fn simulate_then_pairs() {
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
     run(ipinsights().args(["simulate", "--out"]).arg(&lake).args([
+        "--estate",
+        "basic",
         "--days",
         "3",
         "--rows-per-object",

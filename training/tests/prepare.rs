@@ -13,6 +13,8 @@ fn ipinsights() -> Command {
 fn simulated_lake(dir: &Path) -> PathBuf {
     let lake = dir.join("lake");
     run(ipinsights().args(["simulate", "--out"]).arg(&lake).args([
+        "--estate",
+        "basic",
         "--days",
         "4",
         "--rows-per-object",

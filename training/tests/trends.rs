@@ -263,6 +263,8 @@ fn simulate_writes_findings_for_trends() {
         .args(["simulate", "--out"])
         .arg(tmp.path())
         .args([
+            "--estate",
+            "basic",
             "--days",
             "1",
             "--rows-per-object",

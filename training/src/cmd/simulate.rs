@@ -7,14 +7,23 @@ use std::time::Instant;
 
 use anyhow::Context;
 use seclake::Source;
-use seclake::simulate::{self, Codec, SimConfig, VersionPlan};
+use seclake::simulate::{self, Codec, EstateProfile, SimConfig, VersionPlan};
 
 #[derive(clap::Args)]
 #[command(after_help = "Layout written under --out:
   <bucket>/aws/{VPC_FLOW,ROUTE53}/{1.0,2.0}/region=<r>/accountId=<a>/eventDay=<YYYYMMDD>/<32 hex>.gz.parquet
   events/<n>.s3.json, events/<n>.eventbridge.json   SQS messages announcing object n (Lambda SqsEvent)
   manifest.json                                     every object: key, source, version, rows, bytes, etag
-  ground-truth.json                                 injected anomalies (last third of the days only)
+  ground-truth.json                                 injected anomalies / attacks (last third of the days only)
+  groups.csv                                        (realistic) instance_id,group: every instance's Auto Scaling group
+
+Estates (--estate): realistic (the default) has web, app, database, batch and bastion tiers per
+account with habits, both-side flow records of real connections (TCP flags, ephemeral ports),
+AWS and SaaS addresses rotating daily inside their ranges, daily autoscaling churn of the web and
+batch tiers, and six attack kinds as connections (ground-truth.json `attacks`, `launched`);
+defaults 10 days, 3 accounts, 90 instances, 20000 rows per object, 12 attacks. basic draws each
+row on its own from random peers and services, with anomalies as single rows (`anomalies`);
+defaults 7 days, 2 accounts, 40 instances, 5000 rows per object, 20 anomalies.
 
 Source versions (--versions by-account): account k writes 1.0 if k%3==0, 2.0 if k%3==1, and
 switches from 1.0 to 2.0 halfway through the days if k%3==2. ROUTE53 objects have a quarter of
@@ -22,9 +31,10 @@ switches from 1.0 to 2.0 halfway through the days if k%3==2. ROUTE53 objects hav
 
 Examples:
   ipinsights simulate --out lake
-  ipinsights simulate --out lake --days 14 --accounts 3 --instances 200 --anomalies 50 --seed 42
-  ipinsights simulate --out bench --days 1 --accounts 1 --instances 2000 --sources VPC_FLOW \\
-      --rows-per-object 1000000 --compression zstd --anomalies 0
+  ipinsights simulate --out lake --days 14 --accounts 3 --instances 200 --anomalies 24 --seed 42
+  ipinsights simulate --out lake --estate basic --days 14 --anomalies 50
+  ipinsights simulate --out bench --estate basic --days 1 --accounts 1 --instances 2000 \\
+      --sources VPC_FLOW --rows-per-object 1000000 --compression zstd --anomalies 0
   ipinsights pairs lake --format json")]
 pub struct Args {
     /// Output directory (created if needed; files of the same name are overwritten).
@@ -33,30 +43,36 @@ pub struct Args {
     /// Seed of every random choice: the same seed and flags write byte-identical files.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Number of consecutive days (eventDay partitions).
-    #[arg(long, default_value_t = 7)]
-    days: u32,
+    /// Estate profile: realistic (tiers, habits, churn, attacks as connections) or basic.
+    #[arg(long, default_value = "realistic")]
+    estate: EstateProfile,
+    /// Number of consecutive days (eventDay partitions) [default: 10 realistic, 7 basic].
+    #[arg(long)]
+    days: Option<u32>,
     /// First day, YYYYMMDD.
     #[arg(long, default_value = "20260105")]
     start_day: String,
-    /// Member accounts.
-    #[arg(long, default_value_t = 2)]
-    accounts: usize,
-    /// EC2 instances in the whole estate (spread over the accounts).
-    #[arg(long, default_value_t = 40)]
-    instances: usize,
-    /// Rows per VPC_FLOW object (ROUTE53 objects get a quarter).
-    #[arg(long, default_value_t = 5_000)]
-    rows_per_object: usize,
+    /// Member accounts [default: 3 realistic, 2 basic].
+    #[arg(long)]
+    accounts: Option<usize>,
+    /// EC2 instances in the whole estate, spread over the accounts (realistic: the first day's
+    /// fleet, at least 5 per account and region; churn adds more) [default: 90 realistic, 40 basic].
+    #[arg(long)]
+    instances: Option<usize>,
+    /// Rows per VPC_FLOW object, ROUTE53 objects get a quarter (realistic: connections are not
+    /// cut, so an object may have a few more) [default: 20000 realistic, 5000 basic].
+    #[arg(long)]
+    rows_per_object: Option<usize>,
     /// Objects per source, version, account, region and day.
     #[arg(long, default_value_t = 1)]
     objects_per_day: usize,
     /// Rows per parquet row group.
     #[arg(long, default_value_t = simulate::DEFAULT_ROW_GROUP_ROWS)]
     row_group_rows: usize,
-    /// Injected anomalies (on the last third of the days only).
-    #[arg(long, default_value_t = 20)]
-    anomalies: usize,
+    /// Injected anomalies (basic) or attacks, round-robin over the six kinds (realistic), on
+    /// the last third of the days only [default: 12 realistic, 20 basic].
+    #[arg(long)]
+    anomalies: Option<usize>,
     /// Column compression: gzip (what Security Lake writes), zstd, snappy or none.
     #[arg(long, default_value = "gzip")]
     compression: Codec,
@@ -93,20 +109,25 @@ fn thousands(n: u64) -> String {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    let defaults = match args.estate {
+        EstateProfile::Basic => SimConfig::default(),
+        EstateProfile::Realistic => SimConfig::realistic(),
+    };
     let cfg = SimConfig {
         seed: args.seed,
         start_day: args.start_day,
-        days: args.days,
-        accounts: args.accounts,
-        instances: args.instances,
+        days: args.days.unwrap_or(defaults.days),
+        accounts: args.accounts.unwrap_or(defaults.accounts),
+        instances: args.instances.unwrap_or(defaults.instances),
         regions: args.regions,
         sources: args.sources,
         versions: args.versions,
-        rows_per_object: args.rows_per_object,
+        rows_per_object: args.rows_per_object.unwrap_or(defaults.rows_per_object),
         objects_per_day: args.objects_per_day,
         row_group_rows: args.row_group_rows,
-        anomalies: args.anomalies,
+        anomalies: args.anomalies.unwrap_or(defaults.anomalies),
         compression: args.compression,
+        estate: args.estate,
     };
     let started = Instant::now();
     let mut per_version: BTreeMap<(String, String), (usize, u64)> = BTreeMap::new();
@@ -177,17 +198,49 @@ fn print_summary(
     for bucket in &summary.buckets {
         writeln!(out, "  bucket:       {}", out_dir.join(bucket).display())?;
     }
-    writeln!(
-        out,
-        "  anomalies:    {} on {} -> {}",
-        summary.anomalies,
-        match (truth.anomaly_days.first(), truth.anomaly_days.last()) {
-            (Some(a), Some(b)) if a != b => format!("{a}..{b}"),
-            (Some(a), _) => a.clone(),
-            _ => "-".to_string(),
-        },
-        summary.ground_truth.display()
-    )?;
+    let days = match (truth.anomaly_days.first(), truth.anomaly_days.last()) {
+        (Some(a), Some(b)) if a != b => format!("{a}..{b}"),
+        (Some(a), _) => a.clone(),
+        _ => "-".to_string(),
+    };
+    if truth.attacks.is_empty() && truth.launched.is_empty() {
+        writeln!(
+            out,
+            "  anomalies:    {} on {days} -> {}",
+            summary.anomalies,
+            summary.ground_truth.display()
+        )?;
+    } else {
+        let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
+        for a in &truth.attacks {
+            *kinds
+                .entry(
+                    serde_json::to_value(a.kind)?
+                        .as_str()
+                        .unwrap_or("?")
+                        .to_string(),
+                )
+                .or_default() += 1;
+        }
+        let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        writeln!(
+            out,
+            "  attacks:      {} on {days} ({}) -> {}",
+            truth.attacks.len(),
+            if kinds.is_empty() {
+                "none".to_string()
+            } else {
+                kinds.join(", ")
+            },
+            summary.ground_truth.display()
+        )?;
+        let launched: usize = truth.launched.values().map(Vec::len).sum();
+        writeln!(
+            out,
+            "  instances:    {launched} launched after the first day; groups: {}",
+            out_dir.join("groups.csv").display()
+        )?;
+    }
     writeln!(out, "  manifest:     {}", summary.manifest.display())?;
     writeln!(
         out,

@@ -22,6 +22,65 @@ enum QName {
     /// Reverse lookup of a private address.
     Ptr(u32),
     Nx(u32),
+    /// A service of the realistic estate answered with `n` of its addresses of day `day`, from
+    /// the `first`-th on (its daily rotation, `Estate::pool_days`).
+    Pooled {
+        svc: u32,
+        day: u16,
+        first: u16,
+        n: u8,
+    },
+}
+
+/// What an instance of the realistic estate asks its resolver.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Ask {
+    /// Service `svc` on day `day`: answered with `n` addresses of the day's rotation.
+    Pooled {
+        svc: u32,
+        day: u16,
+        first: u16,
+        n: u8,
+    },
+    /// The `ip-a-b-c-d` name of a private address.
+    Internal(u32),
+    /// Reverse lookup of a private address.
+    Ptr(u32),
+    /// A name that does not resolve.
+    Nx(u32),
+}
+
+/// A query of instance `inst` from its private address `addr` (realistic estate).
+pub(crate) fn instance_query(
+    rng: &mut impl Rng,
+    time: i64,
+    vpc: u32,
+    addr: u32,
+    inst: u32,
+    ask: Ask,
+) -> DnsRow {
+    let (qname, qtype, rcode) = match ask {
+        Ask::Pooled { svc, day, first, n } => (
+            QName::Pooled { svc, day, first, n },
+            QType::A,
+            Rcode::NoError,
+        ),
+        Ask::Internal(a) => (QName::Internal(a), QType::A, Rcode::NoError),
+        Ask::Ptr(a) => (QName::Ptr(a), QType::Ptr, Rcode::NoError),
+        Ask::Nx(n) => (QName::Nx(n), QType::A, Rcode::NxDomain),
+    };
+    DnsRow {
+        time,
+        vpc: Some(vpc),
+        ip: Addr::Priv(addr),
+        port: rng.random_range(1024..=65535),
+        inst: Some(inst),
+        qname,
+        qtype,
+        rcode,
+        udp: rng.random_bool(0.98),
+        via_resolver_endpoint: false,
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -188,7 +247,7 @@ impl DnsGen<'_> {
 impl DnsRow {
     fn hostname(&self, e: &Estate) -> Bytes {
         match self.qname {
-            QName::Service(s) => e.services[s as usize].name.clone(),
+            QName::Service(s) | QName::Pooled { svc: s, .. } => e.services[s as usize].name.clone(),
             QName::Internal(a) => e.addrs[a as usize].host_name.clone(),
             QName::Ptr(a) => e.addrs[a as usize].ptr_name.clone(),
             QName::Nx(n) => e.nx_names[n as usize].clone(),
@@ -220,6 +279,16 @@ impl DnsRow {
             (QName::Internal(a), _) => out.push(("A", e.addrs[a as usize].text.clone())),
             (QName::Ptr(a), _) => out.push(("PTR", e.addrs[a as usize].host_name.clone())),
             (QName::Nx(_), _) => {}
+            (QName::Pooled { svc, day, first, n }, _) => {
+                let svc_info = &e.services[svc as usize];
+                if let Some(cname) = &svc_info.cname {
+                    out.push(("CNAME", cname.clone()));
+                }
+                let pool = &e.pool_days[svc as usize][day as usize];
+                for k in 0..usize::from(n).min(pool.len()) {
+                    out.push(("A", pool[(usize::from(first) + k) % pool.len()].1.clone()));
+                }
+            }
         }
         Some(out)
     }

@@ -18,7 +18,7 @@ const SERVICE_OCTETS: &[u8] = &[
 ];
 
 /// First octets of the public networks clients and scanners come from.
-const CLIENT_OCTETS: &[u8] = &[
+pub(crate) const CLIENT_OCTETS: &[u8] = &[
     24, 47, 50, 66, 67, 68, 69, 71, 73, 75, 81, 82, 86, 88, 89, 92, 93, 95, 98, 101, 103, 106, 109,
     111, 112, 113, 114, 115, 116, 117, 118, 119, 120, 121, 122, 123, 124, 125, 141, 159, 161, 167,
     170, 174, 175, 176, 177, 178, 179, 180, 181, 186, 187, 188, 189, 190, 191, 200, 201, 210, 211,
@@ -90,15 +90,15 @@ pub(crate) struct RegionInfo {
 
 pub(crate) struct Vpc {
     pub(crate) id: Bytes,
-    v6_prefix: Option<[u16; 4]>,
+    pub(crate) v6_prefix: Option<[u16; 4]>,
 }
 
 pub(crate) struct Subnet {
     pub(crate) id: Bytes,
     pub(crate) vpc: u32,
     pub(crate) zone: Bytes,
-    base: u32,
-    size: u32,
+    pub(crate) base: u32,
+    pub(crate) size: u32,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -151,7 +151,7 @@ pub(crate) struct Service {
     pub(crate) port: u16,
     pub(crate) proto: u8,
     /// AWS regional endpoints are only used from their region.
-    region: Option<usize>,
+    pub(crate) region: Option<usize>,
 }
 
 /// One (account, region): what a single object's rows are drawn from.
@@ -160,7 +160,7 @@ pub(crate) struct Cell {
     pub(crate) region: usize,
     pub(crate) instances: Vec<u32>,
     /// Cumulative activity weights of `instances` (some instances are much chattier).
-    cum_weights: Vec<f64>,
+    pub(crate) cum_weights: Vec<f64>,
     /// ENIs without an instance (NAT gateways, load balancers, endpoints, Lambda).
     pub(crate) service_enis: Vec<u32>,
     pub(crate) load_balancers: Vec<u32>,
@@ -195,14 +195,17 @@ pub(crate) struct Estate {
     pub(crate) cells: Vec<Cell>,
     /// Names that do not resolve (typos, dead services).
     pub(crate) nx_names: Vec<Bytes>,
-    used_v4: BTreeSet<u32>,
+    pub(crate) used_v4: BTreeSet<u32>,
+    /// Realistic estate only: the addresses of service `s` on day `d` (`pool_days[s][d]`), a
+    /// daily rotation inside the service's provider ranges. Empty for the basic estate.
+    pub(crate) pool_days: Vec<Vec<Vec<(u32, Bytes)>>>,
 }
 
 pub(crate) fn ipv4_text(v4: u32) -> Bytes {
     Bytes::from(Ipv4Addr::from(v4).to_string())
 }
 
-fn zone_prefix(region: &str) -> String {
+pub(crate) fn zone_prefix(region: &str) -> String {
     // us-east-1 -> use1, ap-southeast-2 -> apse2, eu-central-1 -> euc1.
     let parts: Vec<&str> = region.split('-').collect();
     let mut out = String::new();
@@ -239,6 +242,18 @@ impl Estate {
         instances: usize,
         regions: &[String],
     ) -> Result<Estate, SimError> {
+        let mut e = Estate::skeleton(rng, accounts, regions);
+        e.build_services(rng);
+        e.build_networks(rng)?;
+        e.build_instances(rng, instances)?;
+        e.build_peers(rng);
+        e.add_nx_names(rng);
+        Ok(e)
+    }
+
+    /// Regions (buckets, queues), the lake account and the member accounts: what every estate
+    /// profile starts from, drawn in this order.
+    pub(crate) fn skeleton(rng: &mut impl Rng, accounts: usize, regions: &[String]) -> Estate {
         let mut e = Estate {
             regions: Vec::new(),
             accounts: Vec::new(),
@@ -252,6 +267,7 @@ impl Estate {
             cells: Vec::new(),
             nx_names: Vec::new(),
             used_v4: BTreeSet::new(),
+            pool_days: Vec::new(),
         };
         let subscriber_account = random_account(rng);
         for name in regions {
@@ -277,15 +293,16 @@ impl Estate {
                 e.accounts.push(Bytes::from(a));
             }
         }
-        e.build_services(rng);
-        e.build_networks(rng)?;
-        e.build_instances(rng, instances)?;
-        e.build_peers(rng);
+        e
+    }
+
+    /// Names that do not resolve.
+    pub(crate) fn add_nx_names(&mut self, rng: &mut impl Rng) {
         for i in 0..40 {
             let base = [
                 "api", "cdn", "auth", "metrics", "status", "files", "sync", "edge",
             ][i % 8];
-            e.nx_names.push(Bytes::from(format!(
+            self.nx_names.push(Bytes::from(format!(
                 "{base}-{}.{}.",
                 random_hex(rng, 4),
                 [
@@ -296,7 +313,6 @@ impl Estate {
                 ][i % 4]
             )));
         }
-        Ok(e)
     }
 
     fn public_v4(&mut self, rng: &mut impl Rng, octets: &[u8]) -> u32 {
@@ -373,7 +389,12 @@ impl Estate {
         }
     }
 
-    fn alloc_addr(&mut self, rng: &mut impl Rng, subnet: u32, eni: u32) -> Result<u32, SimError> {
+    pub(crate) fn alloc_addr(
+        &mut self,
+        rng: &mut impl Rng,
+        subnet: u32,
+        eni: u32,
+    ) -> Result<u32, SimError> {
         let (base, size) = {
             let s = &self.subnets[subnet as usize];
             (s.base, s.size)
@@ -421,7 +442,12 @@ impl Estate {
             .unwrap_or(0)
     }
 
-    fn new_eni(&mut self, rng: &mut impl Rng, subnet: u32, kind: EniKind) -> Result<u32, SimError> {
+    pub(crate) fn new_eni(
+        &mut self,
+        rng: &mut impl Rng,
+        subnet: u32,
+        kind: EniKind,
+    ) -> Result<u32, SimError> {
         let idx = self.enis.len() as u32;
         self.enis.push(Eni {
             id: Bytes::from(format!("eni-0{}", random_hex(rng, 16))),

@@ -31,7 +31,18 @@
 //! 128 MiB, which for these rows is larger than any object we write by default), so memory stays
 //! bounded by one row group of compact rows plus one column.
 //!
-//! # Anomalies
+//! # Estates
+//!
+//! [`SimConfig::estate`] picks the estate. [`EstateProfile::Basic`] (the default) draws every
+//! row on its own from instances with random peers and services, and injects anomalies as
+//! single rows (below). [`EstateProfile::Realistic`] ([`SimConfig::realistic`]) has web, app,
+//! database, batch and bastion tiers with habits, both-side flow records of real connections,
+//! daily rotating AWS and SaaS address pools, autoscaling churn (`out/groups.csv` maps every
+//! instance to its group) and [`Attack`]s made of connections, in `ground-truth.json`'s
+//! `attacks` (with `launched`, the instances launched each day); see the `roles`, `conns` and
+//! `attacks` modules.
+//!
+//! # Anomalies (basic estate)
 //!
 //! Anomalies are injected only on the last ⌈days/3⌉ days, so the earlier days are clean training
 //! data. Each one is an (instance, IPv4) pair in `src_endpoint` of one or a few rows of one object
@@ -43,15 +54,23 @@
 //! Everything is drawn from ChaCha8 streams derived from the seed; no clock, no hash-map order, so
 //! the same configuration writes byte-identical files.
 
+mod attacks;
 mod columns;
+mod conns;
 mod dns;
 mod estate;
 mod events;
 pub mod findings;
+mod realistic;
+mod roles;
 mod schema;
 mod util;
 mod vpc;
 
+pub use attacks::{Attack, AttackKind, AttackPair};
+
+#[cfg(test)]
+mod realistic_tests;
 #[cfg(test)]
 mod tests;
 
@@ -257,9 +276,54 @@ pub struct SimConfig {
     pub objects_per_day: usize,
     /// Rows per row group.
     pub row_group_rows: usize,
-    /// Number of injected anomalies.
+    /// Number of injected anomalies (basic) or attacks (realistic).
     pub anomalies: usize,
     pub compression: Codec,
+    /// What the estate looks like: [`EstateProfile::Basic`] (the default) or
+    /// [`EstateProfile::Realistic`].
+    pub estate: EstateProfile,
+}
+
+/// The estate profile of a simulation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EstateProfile {
+    /// Instances with random peers and services, one flow record per row drawn independently;
+    /// anomalies are single rows with a foreign `src_endpoint` address ([`Anomaly`]).
+    #[default]
+    Basic,
+    /// Web, app, database, batch and bastion tiers with habits, both-side records of real
+    /// connections (TCP flags, ephemeral ports), rotating AWS and SaaS address pools, autoscaling
+    /// churn, and attacks as connections ([`Attack`]); see the `realistic` module.
+    Realistic,
+}
+
+impl EstateProfile {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EstateProfile::Basic => "basic",
+            EstateProfile::Realistic => "realistic",
+        }
+    }
+}
+
+impl fmt::Display for EstateProfile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for EstateProfile {
+    type Err = SimError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "basic" => Ok(EstateProfile::Basic),
+            "realistic" => Ok(EstateProfile::Realistic),
+            other => Err(SimError::InvalidConfig(format!(
+                "unknown estate {other:?} (basic, realistic)"
+            ))),
+        }
+    }
 }
 
 impl Default for SimConfig {
@@ -278,6 +342,23 @@ impl Default for SimConfig {
             row_group_rows: DEFAULT_ROW_GROUP_ROWS,
             anomalies: 20,
             compression: Codec::Gzip,
+            estate: EstateProfile::Basic,
+        }
+    }
+}
+
+impl SimConfig {
+    /// The realistic estate at its default size: 3 accounts, 90 instances (before churn),
+    /// 10 days, 20,000 VPC Flow rows per object, 12 attacks (2 of each kind).
+    pub fn realistic() -> SimConfig {
+        SimConfig {
+            days: 10,
+            accounts: 3,
+            instances: 90,
+            rows_per_object: 20_000,
+            anomalies: 12,
+            estate: EstateProfile::Realistic,
+            ..SimConfig::default()
         }
     }
 }
@@ -332,7 +413,15 @@ pub struct GroundTruth {
     pub clean_days: Vec<String>,
     /// Days anomalies may appear on.
     pub anomaly_days: Vec<String>,
+    /// Basic estate: the injected anomalous rows (empty for the realistic estate).
     pub anomalies: Vec<Anomaly>,
+    /// Realistic estate: the attacks, as connections (absent for the basic estate).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attacks: Vec<Attack>,
+    /// Realistic estate: per day after the first, the instance ids launched that day
+    /// (autoscaling replacements); absent for the basic estate.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub launched: BTreeMap<String, Vec<String>>,
 }
 
 /// One object of `manifest.json`.
@@ -759,15 +848,26 @@ pub fn simulate(cfg: &SimConfig, out: &Path) -> Result<SimSummary, SimError> {
 pub fn simulate_with_progress(
     cfg: &SimConfig,
     out: &Path,
-    mut on_object: impl FnMut(&ManifestObject),
+    on_object: impl FnMut(&ManifestObject),
 ) -> Result<SimSummary, SimError> {
     let start = validate(cfg)?;
-    let mut rng = rng_for(cfg.seed, STREAM_ESTATE);
-    let estate = Estate::build(&mut rng, cfg.accounts, cfg.instances, &cfg.regions)?;
+    match cfg.estate {
+        EstateProfile::Basic => simulate_basic(cfg, start, out, on_object),
+        EstateProfile::Realistic => realistic::simulate(cfg, start, out, on_object),
+    }
+}
 
-    // The plan: every object's identity and key, before any row exists, so anomalies can be
-    // assigned to objects and the ground truth can name their keys.
-    let mut plan_rng = rng_for(cfg.seed, STREAM_PLAN);
+/// The objects of the lake, keyed by (day index, cell, source index, version, part).
+type PlanIndex = BTreeMap<(u32, usize, usize, SourceVersion, usize), usize>;
+
+/// The plan: every object's identity and key, before any row exists, so anomalies can be
+/// assigned to objects and the ground truth can name their keys.
+fn plan_objects(
+    cfg: &SimConfig,
+    estate: &Estate,
+    start: i64,
+    plan_rng: &mut ChaCha8Rng,
+) -> (Vec<Planned>, PlanIndex) {
     let mut plan: Vec<Planned> = Vec::new();
     let mut index: BTreeMap<(u32, usize, usize, SourceVersion, usize), usize> = BTreeMap::new();
     for day_idx in 0..cfg.days {
@@ -784,7 +884,7 @@ pub fn simulate_with_progress(
                                 cfg.regions[region],
                                 String::from_utf8_lossy(&estate.accounts[account]),
                                 util::format_day(start + i64::from(day_idx)),
-                                util::random_hex(&mut plan_rng, 32),
+                                util::random_hex(plan_rng, 32),
                                 cfg.compression.key_suffix()
                             );
                             index.insert((day_idx, cell, si, version, part), plan.len());
@@ -805,6 +905,20 @@ pub fn simulate_with_progress(
             }
         }
     }
+
+    (plan, index)
+}
+
+fn simulate_basic(
+    cfg: &SimConfig,
+    start: i64,
+    out: &Path,
+    on_object: impl FnMut(&ManifestObject),
+) -> Result<SimSummary, SimError> {
+    let mut rng = rng_for(cfg.seed, STREAM_ESTATE);
+    let estate = Estate::build(&mut rng, cfg.accounts, cfg.instances, &cfg.regions)?;
+    let mut plan_rng = rng_for(cfg.seed, STREAM_PLAN);
+    let (mut plan, index) = plan_objects(cfg, &estate, start, &mut plan_rng);
 
     let anomaly_days = cfg.days.div_ceil(3);
     let first_anomaly_day = cfg.days - anomaly_days;
@@ -906,38 +1020,94 @@ pub fn simulate_with_progress(
         });
     }
 
+    let written = write_lake(
+        cfg,
+        &estate,
+        plan,
+        out,
+        on_object,
+        |ordinal, object, path, window| {
+            let mut anomalies = std::mem::take(&mut object.anomalies);
+            anomalies.sort_by_key(|a| a.row);
+            let anomaly_rows = anomalies.len();
+            let stats = write_object(
+                path,
+                ObjectJob {
+                    estate: &estate,
+                    cell: object.cell,
+                    source: &object.source,
+                    version: object.version,
+                    rows: object.rows,
+                    window,
+                    day_start: object.day * DAY_MS,
+                    row_group_rows: cfg.row_group_rows,
+                    compression: cfg.compression,
+                    rng: rng_for(cfg.seed, STREAM_OBJECT_BASE + ordinal as u64),
+                    anomalies,
+                },
+            )?;
+            Ok((stats, anomaly_rows))
+        },
+    )?;
+    let truth = GroundTruth {
+        seed: cfg.seed,
+        clean_days: (0..first_anomaly_day)
+            .map(|d| util::format_day(start + i64::from(d)))
+            .collect(),
+        anomaly_days: (first_anomaly_day..cfg.days)
+            .map(|d| util::format_day(start + i64::from(d)))
+            .collect(),
+        anomalies,
+        attacks: Vec::new(),
+        launched: BTreeMap::new(),
+    };
+    finish_lake(out, written, &truth, truth.anomalies.len())
+}
+
+/// `[start, end)` (ms) of the rows of a planned object: its part of its day.
+fn object_window(cfg: &SimConfig, object: &Planned) -> (i64, i64) {
+    let day_start = object.day * DAY_MS;
+    let part_ms = DAY_MS / cfg.objects_per_day as i64;
+    (
+        day_start + part_ms * object.part as i64,
+        day_start + part_ms * (object.part as i64 + 1),
+    )
+}
+
+/// What [`write_lake`] wrote, before the ground truth.
+struct Written {
+    manifest: Manifest,
+    manifest_path: PathBuf,
+    events_dir: PathBuf,
+    rows: u64,
+    bytes: u64,
+}
+
+/// Writes every planned object with `write(ordinal, object, path, window)` (which returns the
+/// object's stats and its anomaly rows), the SQS events announcing it, and `manifest.json`.
+fn write_lake(
+    cfg: &SimConfig,
+    estate: &Estate,
+    plan: Vec<Planned>,
+    out: &Path,
+    mut on_object: impl FnMut(&ManifestObject),
+    mut write: impl FnMut(
+        usize,
+        &mut Planned,
+        &Path,
+        (i64, i64),
+    ) -> Result<(ObjectStats, usize), SimError>,
+) -> Result<Written, SimError> {
     let events_dir = out.join("events");
     fs::create_dir_all(&events_dir).map_err(io_err(&events_dir))?;
     let mut manifest_objects = Vec::with_capacity(plan.len());
     let (mut total_rows, mut total_bytes) = (0u64, 0u64);
     for (ordinal, mut object) in plan.into_iter().enumerate() {
-        object.anomalies.sort_by_key(|a| a.row);
         let cell = &estate.cells[object.cell];
         let region = &estate.regions[cell.region];
         let path = out.join(&region.bucket).join(&object.key);
-        let day_start = object.day * DAY_MS;
-        let part_ms = DAY_MS / cfg.objects_per_day as i64;
-        let window = (
-            day_start + part_ms * object.part as i64,
-            day_start + part_ms * (object.part as i64 + 1),
-        );
-        let anomaly_rows = object.anomalies.len();
-        let stats = write_object(
-            &path,
-            ObjectJob {
-                estate: &estate,
-                cell: object.cell,
-                source: &object.source,
-                version: object.version,
-                rows: object.rows,
-                window,
-                day_start,
-                row_group_rows: cfg.row_group_rows,
-                compression: cfg.compression,
-                rng: rng_for(cfg.seed, STREAM_OBJECT_BASE + ordinal as u64),
-                anomalies: object.anomalies,
-            },
-        )?;
+        let window = object_window(cfg, &object);
+        let (stats, anomaly_rows) = write(ordinal, &mut object, &path, window)?;
         let mut ev_rng = rng_for(cfg.seed, STREAM_EVENT_BASE + ordinal as u64);
         // Delivered a few minutes after the window closes, as Security Lake batches.
         let put_ms = window.1 + ev_rng.random_range(120_000..900_000);
@@ -1003,30 +1173,38 @@ pub fn simulate_with_progress(
         &manifest_path,
         serde_json::to_string_pretty(&manifest)?.as_bytes(),
     )?;
-    let truth = GroundTruth {
-        seed: cfg.seed,
-        clean_days: (0..first_anomaly_day)
-            .map(|d| util::format_day(start + i64::from(d)))
-            .collect(),
-        anomaly_days: (first_anomaly_day..cfg.days)
-            .map(|d| util::format_day(start + i64::from(d)))
-            .collect(),
-        anomalies,
-    };
-    let truth_path = out.join("ground-truth.json");
-    write_file(
-        &truth_path,
-        serde_json::to_string_pretty(&truth)?.as_bytes(),
-    )?;
-    Ok(SimSummary {
-        objects: manifest.objects.len(),
+    Ok(Written {
+        manifest,
+        manifest_path,
+        events_dir,
         rows: total_rows,
         bytes: total_bytes,
-        anomalies: truth.anomalies.len(),
-        buckets: manifest.buckets.iter().map(|b| b.1.clone()).collect(),
-        manifest: manifest_path,
+    })
+}
+
+/// Writes `ground-truth.json` and sums up.
+fn finish_lake(
+    out: &Path,
+    written: Written,
+    truth: &GroundTruth,
+    anomalies: usize,
+) -> Result<SimSummary, SimError> {
+    let truth_path = out.join("ground-truth.json");
+    write_file(&truth_path, serde_json::to_string_pretty(truth)?.as_bytes())?;
+    Ok(SimSummary {
+        objects: written.manifest.objects.len(),
+        rows: written.rows,
+        bytes: written.bytes,
+        anomalies,
+        buckets: written
+            .manifest
+            .buckets
+            .iter()
+            .map(|b| b.1.clone())
+            .collect(),
+        manifest: written.manifest_path,
         ground_truth: truth_path,
-        events_dir,
+        events_dir: written.events_dir,
     })
 }
 

@@ -62,13 +62,13 @@ impl Iid {
 
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Ep {
-    ip: Addr,
-    port: Option<u16>,
+    pub(crate) ip: Addr,
+    pub(crate) port: Option<u16>,
     /// Set on the side whose interface captured the record.
-    eni: Option<u32>,
-    inst: Iid,
+    pub(crate) eni: Option<u32>,
+    pub(crate) inst: Iid,
     /// `intermediate_ips` (the packet-level address behind a NAT gateway).
-    via: Option<Addr>,
+    pub(crate) via: Option<Addr>,
 }
 
 impl Ep {
@@ -84,15 +84,15 @@ impl Ep {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Outcome {
+pub(crate) enum Outcome {
     Accept,
     Reject,
     NoData,
     SkipData,
 }
 
-#[derive(Clone, Copy, Debug)]
-enum Dir {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Dir {
     In,
     Out,
     Unknown,
@@ -101,19 +101,20 @@ enum Dir {
 /// One flow record in compact form.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct VpcRow {
-    time: i64,
-    end: i64,
-    src: Ep,
-    dst: Ep,
-    proto: Option<u8>,
-    flags: Option<u8>,
-    v6: bool,
-    dir: Dir,
-    traffic: Option<(i64, i64)>,
-    outcome: Outcome,
+    pub(crate) time: i64,
+    pub(crate) end: i64,
+    pub(crate) src: Ep,
+    pub(crate) dst: Ep,
+    pub(crate) proto: Option<u8>,
+    pub(crate) flags: Option<u8>,
+    pub(crate) v6: bool,
+    pub(crate) dir: Dir,
+    /// (packets, bytes).
+    pub(crate) traffic: Option<(i64, i64)>,
+    pub(crate) outcome: Outcome,
 }
 
-fn ephemeral(rng: &mut impl Rng) -> u16 {
+pub(crate) fn ephemeral(rng: &mut impl Rng) -> u16 {
     rng.random_range(32768..=60999)
 }
 
