@@ -6,5 +6,5 @@
 # Extra arguments go to `ipinsights demo` (see `--help`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -p ipinsights-cli
-exec target/release/ipinsights demo "$@"
+cargo build --profile demo -p ipinsights-cli
+exec target/demo/ipinsights demo "$@"

@@ -295,11 +295,21 @@ fn s3_reads_only_vpc_flow_and_route53_objects_and_the_model() {
         .collect();
     let mut lake = BTreeSet::new();
     let mut model = BTreeSet::new();
+    let mut configs = BTreeSet::new();
     for s in &s3 {
         assert_eq!(s.actions(), ["s3:GetObject"], "{}: S3 actions", s.id());
         match s.conditions.as_slice() {
             [] => lake.extend(s.resources()),
             [c] if c == "UseModelUri" => model.extend(s.resources()),
+            [c] if c == "HasGroupsUri" || c == "HasTrainedEntitiesUri" => {
+                configs.insert(c.clone());
+                assert_eq!(
+                    s.resources(),
+                    ["Sub(arn:${AWS::Partition}:s3:::${BucketAndKey})".to_string()],
+                    "{}: the one object",
+                    s.id()
+                );
+            }
             other => panic!(
                 "{}: S3 statement under unexpected conditions {other:?}",
                 s.id()
@@ -320,6 +330,24 @@ fn s3_reads_only_vpc_flow_and_route53_objects_and_the_model() {
         BTreeSet::from(["Sub(arn:${AWS::Partition}:s3:::${BucketAndKey})".to_string()]),
         "the model object, only with a model URI"
     );
+    assert_eq!(
+        configs.len(),
+        2,
+        "the group mapping and the entity list, each only when set"
+    );
+    for (condition, param) in [
+        ("HasGroupsUri", "GroupsUri"),
+        ("HasTrainedEntitiesUri", "TrainedEntitiesUri"),
+    ] {
+        let statement = s3.iter().find(|s| s.conditions == [condition]).unwrap();
+        let Value::Tagged(sub) = &statement.body["Resource"] else {
+            panic!("a !Sub")
+        };
+        assert_eq!(
+            render(&sub.value[1]["BucketAndKey"]),
+            format!("Select(1,Split(s3://,Ref({param})))")
+        );
+    }
     // BucketAndKey is MODEL_URI without its s3:// scheme, i.e. exactly that object.
     let statement = s3
         .iter()
@@ -615,6 +643,9 @@ fn environment_follows_the_lambda_contract() {
         "MODEL_URI",
         "ANOMALY_THRESHOLD",
         "PAIRING",
+        "GROUP_BY",
+        "GROUPS_URI",
+        "TRAINED_ENTITIES_URI",
         "MAX_OBJECT_BYTES",
         "METRICS_NAMESPACE",
         "MESSAGE_CONCURRENCY",
@@ -647,8 +678,24 @@ fn environment_follows_the_lambda_contract() {
     let threshold = ref_parameter(&t, &env["ANOMALY_THRESHOLD"], "ANOMALY_THRESHOLD");
     assert_eq!(num(&threshold["Default"]), 0.0);
     let pairing = ref_parameter(&t, &env["PAIRING"], "PAIRING");
-    assert_eq!(render(&pairing["AllowedValues"]), "src,endpoint,peer");
-    assert_eq!(pairing["Default"].as_str(), Some("src"));
+    assert_eq!(
+        render(&pairing["AllowedValues"]),
+        "initiator,src,endpoint,peer"
+    );
+    assert_eq!(pairing["Default"].as_str(), Some("initiator"));
+    let group_by = ref_parameter(&t, &env["GROUP_BY"], "GROUP_BY");
+    assert_eq!(render(&group_by["AllowedValues"]), "subnet,vpc,none");
+    assert_eq!(group_by["Default"].as_str(), Some("subnet"));
+    for (var, param, condition) in [
+        ("GROUPS_URI", "GroupsUri", "HasGroupsUri"),
+        ("TRAINED_ENTITIES_URI", "TrainedEntitiesUri", "HasTrainedEntitiesUri"),
+    ] {
+        assert_eq!(
+            render(&env[var]),
+            format!("If({condition},Ref({param}),{NO_VALUE})")
+        );
+        assert_eq!(parameter(&t, param)["Default"].as_str(), Some(""));
+    }
     let namespace = ref_parameter(&t, &env["METRICS_NAMESPACE"], "METRICS_NAMESPACE");
     assert_eq!(
         namespace["Default"].as_str(),
@@ -861,6 +908,9 @@ fn the_parameters_a_team_sets_exist_and_are_all_used() {
         "ModelUri",
         "AnomalyThreshold",
         "Pairing",
+        "GroupBy",
+        "GroupsUri",
+        "TrainedEntitiesUri",
         "BatchSize",
         "MaximumBatchingWindowInSeconds",
         "MaximumConcurrency",
@@ -875,6 +925,8 @@ fn the_parameters_a_team_sets_exist_and_are_all_used() {
         "EndpointName",
         "ModelUri",
         "AlarmEmail",
+        "GroupsUri",
+        "TrainedEntitiesUri",
     ] {
         assert_eq!(
             parameter(&t, optional)["Default"].as_str(),
