@@ -49,6 +49,10 @@ pub struct TrainOptions {
     /// `next_power_of_two(num_entity_vectors)` clamped to 4,096..=1,048,576, so that
     /// `num_entity_vectors` stays the knob for model size, as in SageMaker.
     pub hashed_ip_rows: Option<u32>,
+    /// Learning rate at the end of training, as a fraction of `learning_rate`: the rate
+    /// decays linearly over the steps from `learning_rate` to `learning_rate·final_lr_fraction`.
+    /// 1 keeps it constant.
+    pub final_lr_fraction: f64,
 }
 
 impl Default for TrainOptions {
@@ -56,6 +60,7 @@ impl Default for TrainOptions {
         Self {
             seed: 1,
             hashed_ip_rows: None,
+            final_lr_fraction: 1.0,
         }
     }
 }
@@ -157,6 +162,7 @@ pub fn train(
     let n = train.len();
     let bsz = (hp.mini_batch_size as usize).min(n);
     let batches = n.div_ceil(bsz) as u64;
+    t.total_steps = batches * u64::from(hp.epochs);
     let mut order: Vec<u32> = (0..n as u32).collect();
     let mut stats = TrainingStats {
         train_pairs: n as u64,
@@ -304,6 +310,9 @@ struct Trainer<'h> {
     p: Params,
     adam: Moments,
     step: u64,
+    /// Steps of the whole run (for the learning-rate schedule).
+    total_steps: u64,
+    final_lr_fraction: f64,
     rng: Rng,
 }
 
@@ -374,6 +383,8 @@ impl<'h> Trainer<'h> {
             p,
             adam,
             step: 0,
+            total_steps: 1,
+            final_lr_fraction: opts.final_lr_fraction,
             rng: rng::rng(opts.seed, STREAM_SHUFFLE),
         }
     }
@@ -627,12 +638,18 @@ impl<'h> Trainer<'h> {
         }
     }
 
+    /// The learning rate of the current step (1-based), after the schedule.
+    fn learning_rate(&self) -> f64 {
+        let done = (self.step - 1) as f64 / self.total_steps.max(1) as f64;
+        self.hp.learning_rate * (1.0 - done.min(1.0) * (1.0 - self.final_lr_fraction))
+    }
+
     /// Adam step with the gradients of `batch`.
     fn apply(&mut self, batch: &Batch, g: &Grads) {
         let d = self.arch.vector_dim;
         let nl = self.arch.ip_prefixes.levels.len();
         self.step += 1;
-        let s = AdamStep::new(self.hp.learning_rate, self.hp.weight_decay, self.step);
+        let s = AdamStep::new(self.learning_rate(), self.hp.weight_decay, self.step);
         sparse_adam(
             &mut self.p.entity,
             &mut self.adam.m.entity,
@@ -920,6 +937,7 @@ mod tests {
         let opts = TrainOptions {
             seed: 11,
             hashed_ip_rows: Some(64),
+            ..Default::default()
         };
         let mut t = Trainer::new(&hp, &opts);
         // Larger weights than the initialisation, so that gradients are not tiny.
@@ -1034,6 +1052,7 @@ mod tests {
         let opts = TrainOptions {
             seed: 9,
             hashed_ip_rows: Some(1024),
+            ..Default::default()
         };
         let run = |threads: usize| {
             rayon::ThreadPoolBuilder::new()

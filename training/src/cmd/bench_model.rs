@@ -287,6 +287,8 @@ fn bench(args: &Args, threads: usize) -> anyhow::Result<()> {
     let step_seconds = model.training_stats().seconds;
 
     let (ev, eval_secs, _) = timed(|| eval::evaluate(&model, &normal, args.seed));
+    // The model-free baseline on the same pairs and attacks.
+    let base = eval::PrefixCounts::new(&train_set).evaluate(&normal, args.seed);
     let given_attacks_auc = (!attacks.is_empty()).then(|| {
         let dots = |v: &[(String, Ipv4Addr)]| -> Vec<f64> {
             let pairs: Vec<(&str, Ipv4Addr)> = v
@@ -339,6 +341,11 @@ fn bench(args: &Args, threads: usize) -> anyhow::Result<()> {
         "auc_random_ip_attacks": ev.auc_random_ip,
         "auc_shuffled_attacks": ev.auc_shuffled,
         "validation_discriminator_auc": ev.discriminator_auc,
+        "baseline_prefix_counts": {
+            "auc_random_ip_attacks": base.auc_random_ip,
+            "auc_shuffled_attacks": base.auc_shuffled,
+            "validation_discriminator_auc": base.discriminator_auc,
+        },
         "auc_given_attacks": given_attacks_auc.map(|(a, _)| a),
         "given_attacks_of_seen_entities": given_attacks_auc.map(|(_, n)| n),
         "train_seconds": train_wall,
@@ -377,6 +384,12 @@ fn bench(args: &Args, threads: usize) -> anyhow::Result<()> {
     println!(
         "validation:discriminator_auc:   {}",
         fmt_auc(ev.discriminator_auc)
+    );
+    println!(
+        "baseline, prefix counts (a/b/d): {} / {} / {} (the entity's training pairs sharing the /32, /24, /16)",
+        fmt_auc(base.auc_random_ip),
+        fmt_auc(base.auc_shuffled),
+        fmt_auc(base.discriminator_auc)
     );
     if let Some((auc, n)) = given_attacks_auc {
         println!(
