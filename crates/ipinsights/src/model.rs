@@ -616,6 +616,7 @@ pub(crate) mod tests {
         let opts = TrainOptions {
             seed: 4,
             hashed_ip_rows: Some(256),
+            ..Default::default()
         };
         train(&hp, &data, None, &opts, &mut |_| {}).unwrap()
     }

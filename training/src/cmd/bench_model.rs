@@ -68,8 +68,9 @@ pub struct Args {
     /// Random negatives per pair (the tutorial's value).
     #[arg(long, default_value_t = 5)]
     random_negative_sampling_rate: u32,
-    /// Shuffled negatives per pair (SageMaker's default).
-    #[arg(long, default_value_t = 1)]
+    /// Shuffled negatives per pair (SageMaker's default is 1; 3 measured better on the
+    /// login-style data: AUC vs shuffled attacks 0.9857 against 0.9845 at seed 1).
+    #[arg(long, default_value_t = 3)]
     shuffled_negative_sampling_rate: u32,
     /// IP encoder layers.
     #[arg(long, default_value_t = 1)]
@@ -287,6 +288,8 @@ fn bench(args: &Args, threads: usize) -> anyhow::Result<()> {
     let step_seconds = model.training_stats().seconds;
 
     let (ev, eval_secs, _) = timed(|| eval::evaluate(&model, &normal, args.seed));
+    // The model-free baseline on the same pairs and attacks.
+    let base = eval::PrefixCounts::new(&train_set).evaluate(&normal, args.seed);
     let given_attacks_auc = (!attacks.is_empty()).then(|| {
         let dots = |v: &[(String, Ipv4Addr)]| -> Vec<f64> {
             let pairs: Vec<(&str, Ipv4Addr)> = v
@@ -339,6 +342,11 @@ fn bench(args: &Args, threads: usize) -> anyhow::Result<()> {
         "auc_random_ip_attacks": ev.auc_random_ip,
         "auc_shuffled_attacks": ev.auc_shuffled,
         "validation_discriminator_auc": ev.discriminator_auc,
+        "baseline_prefix_counts": {
+            "auc_random_ip_attacks": base.auc_random_ip,
+            "auc_shuffled_attacks": base.auc_shuffled,
+            "validation_discriminator_auc": base.discriminator_auc,
+        },
         "auc_given_attacks": given_attacks_auc.map(|(a, _)| a),
         "given_attacks_of_seen_entities": given_attacks_auc.map(|(_, n)| n),
         "train_seconds": train_wall,
@@ -377,6 +385,12 @@ fn bench(args: &Args, threads: usize) -> anyhow::Result<()> {
     println!(
         "validation:discriminator_auc:   {}",
         fmt_auc(ev.discriminator_auc)
+    );
+    println!(
+        "baseline, prefix counts (a/b/d): {} / {} / {} (the entity's training pairs sharing the /32, /24, /16)",
+        fmt_auc(base.auc_random_ip),
+        fmt_auc(base.auc_shuffled),
+        fmt_auc(base.discriminator_auc)
     );
     if let Some((auc, n)) = given_attacks_auc {
         println!(
