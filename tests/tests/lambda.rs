@@ -123,9 +123,13 @@ fn build_lake(endpoint: &str) -> Lake {
                 &ReadOptions::default(),
             )
             .unwrap();
+            // Instances and their groups, as `ipinsights prepare` trains them.
             for p in &set.pairs {
                 for _ in 0..p.count.min(20) {
                     train.push(&p.entity, p.ip);
+                    if let Some(g) = &p.group {
+                        train.push(g, p.ip);
+                    }
                 }
             }
         }
@@ -187,8 +191,17 @@ fn expected_anomalies(
         )
         .unwrap();
         for p in &set.pairs {
-            let s = lake.model.score(&p.entity, p.ip);
-            if s.entity_seen && s.dot_product < threshold {
+            // The instance when the model knows it, else its group, else not scored.
+            let entity = if lake.model.is_seen(&p.entity) {
+                &*p.entity
+            } else {
+                match p.group.as_deref() {
+                    Some(g) if lake.model.is_seen(g) => g,
+                    _ => continue,
+                }
+            };
+            let s = lake.model.score(entity, p.ip);
+            if s.dot_product < threshold {
                 out.insert((key.clone(), p.entity.to_string(), p.ip.to_string()));
             }
         }
@@ -749,12 +762,20 @@ async fn embedded_model_from_s3_scores_like_the_endpoint() {
         anomaly_set(&recs),
         expected_anomalies(lake, &lake.scored_objects, 0.0)
     );
-    // Entities the model never saw are reported as such, never as anomalies.
-    for u in of_kind(&recs, "unseen_entity") {
-        assert!(!lake.model.is_seen(u["entity"].as_str().unwrap()));
-    }
+    // Pairs of entities the model never saw are counted per object, never logged one by one,
+    // and anomalies name the entity that scored them.
+    assert_eq!(of_kind(&recs, "unseen_entity").len(), 0);
     for a in of_kind(&recs, "anomaly") {
-        assert!(lake.model.is_seen(a["entity"].as_str().unwrap()));
+        let scored_as = a["scored_as"].as_str().unwrap();
+        assert!(lake.model.is_seen(scored_as), "{a}");
+        match a["entity_scope"].as_str().unwrap() {
+            "instance" => assert_eq!(scored_as, a["entity"].as_str().unwrap()),
+            "group" => {
+                assert_eq!(scored_as, a["group"].as_str().unwrap());
+                assert!(!lake.model.is_seen(a["entity"].as_str().unwrap()));
+            }
+            other => panic!("scope {other}: {a}"),
+        }
     }
 
     // A model that cannot be loaded keeps every message for another delivery.
