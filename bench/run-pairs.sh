@@ -15,4 +15,4 @@ if [ ! -d "$out" ]; then
     --versions 1.0 --rows-per-object "$rows" --compression zstd --row-group-rows 131072 --anomalies 0
 fi
 file=$(find "$out" -name '*.parquet' | head -n1)
-$venv/bin/python bench/pairs.py "$file" --runs "$runs"
+$venv/bin/python bench/pairs.py "$file" --runs "$runs" --pairing "${PAIRING:-initiator}"

@@ -17,8 +17,10 @@ pub struct Args {
     /// Row groups decoded at once (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
-    #[arg(long, default_value = "src")]
+    #[arg(long, default_value = "initiator")]
     pairing: Pairing,
+    #[arg(long, default_value = "subnet")]
+    group_by: seclake::GroupBy,
     #[arg(long, default_value = "VPC_FLOW")]
     source: Source,
 }
@@ -26,6 +28,7 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let options = ExtractOptions {
         pairing: args.pairing,
+        group_by: args.group_by,
         ..Default::default()
     };
     let mut read = ReadOptions::default();

@@ -18,11 +18,15 @@ pub struct Args {
     /// Parquet objects: files, directories (searched for *.parquet) or s3://BUCKET/KEY.
     #[arg(required = true)]
     inputs: Vec<String>,
-    /// Which endpoint fields make a pair: src (instance_uid with its own ip on the source
+    /// Which endpoint fields make a pair: initiator (the instance that opened a connection
+    /// with the address it connected to), src (instance_uid with its own ip on the source
     /// side), endpoint (each endpoint's instance with its own ip) or peer (an instance with the
-    /// address at the other end).
-    #[arg(long, default_value = "src")]
+    /// address at the other end, either way).
+    #[arg(long, default_value = "initiator")]
     pairing: Pairing,
+    /// The group read beside each instance (shown in --format json): subnet, vpc or none.
+    #[arg(long, default_value = "subnet")]
+    group_by: seclake::GroupBy,
     /// Output format: csv (`entity,ip,count`, no header) or json.
     #[arg(long, default_value = "csv", value_parser = ["csv", "json"])]
     format: String,
@@ -69,6 +73,7 @@ fn parquet_files(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let options = ExtractOptions {
         pairing: args.pairing,
+        group_by: args.group_by,
         max_dropped_examples: args.dropped,
         ..Default::default()
     };
