@@ -1,63 +1,146 @@
-//! A small `ipinsights demo`: simulate, prepare, fit, calibrate, then the Lambda's handler on
-//! the later days, with the records on stdout and the report on stderr.
+//! A small `ipinsights demo` and `ipinsights evaluate`: simulate a realistic estate, prepare,
+//! fit, calibrate, then the Lambda's handler on the attack days, reported against the ground
+//! truth beside the three rules.
 
+use std::path::Path;
 use std::process::Command;
+
+const SMALL: &[&str] = &[
+    "--days",
+    "4",
+    "--accounts",
+    "1",
+    "--instances",
+    "30",
+    "--rows-per-object",
+    "4000",
+    "--attacks",
+    "6",
+    "--epochs",
+    "4",
+    "--vector-dim",
+    "16",
+];
+
+fn run(args: &[&str], out: &Path) -> String {
+    let result = Command::new(env!("CARGO_BIN_EXE_ipinsights"))
+        .args(args)
+        .arg("--out")
+        .arg(out)
+        .args(SMALL)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&result.stderr).to_string();
+    assert!(result.status.success(), "{stderr}");
+    stderr + &String::from_utf8_lossy(&result.stdout)
+}
+
+fn records(out: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(out.join("records.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// What every report must hold, whatever the model's quality on a tiny estate.
+fn check_report(out: &Path) -> serde_json::Value {
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("evaluation.json")).unwrap())
+            .unwrap();
+    let scorers = report["scorers"].as_array().unwrap();
+    assert_eq!(scorers.len(), 4, "the model and three rules: {report}");
+    let kinds = report["kinds"].as_array().unwrap();
+    assert_eq!(kinds.len(), 6, "six attack kinds: {report}");
+    let attack_pairs: u64 = kinds.iter().map(|k| k["pairs"].as_u64().unwrap()).sum();
+    assert_eq!(attack_pairs, report["attack_pairs"].as_u64().unwrap());
+    // A /16 never seen is a /24 never seen is a pair never seen.
+    let alerts = |i: usize| scorers[i]["alerts"].as_u64().unwrap();
+    assert!(alerts(1) >= alerts(2) && alerts(2) >= alerts(3), "{report}");
+    // Every attack pair is new to its instance, and C2 to a never-seen network is new to
+    // every entity at /16: the rules catch them.
+    assert_eq!(
+        scorers[1]["recall"]["c2_unseen_network"].as_f64(),
+        Some(1.0),
+        "{report}"
+    );
+    report
+}
 
 #[test]
 fn small_demo_runs_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("demo");
-    let result = Command::new(env!("CARGO_BIN_EXE_ipinsights"))
-        .args(["demo", "--out"])
-        .arg(&out)
-        .args(["--days", "3", "--accounts", "2", "--instances", "20"])
-        .args([
-            "--rows-per-object",
-            "3000",
-            "--anomalies",
-            "6",
-            "--epochs",
-            "6",
-        ])
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&result.stderr);
-    assert!(result.status.success(), "{stderr}");
+    let text = run(&["demo"], &out);
 
-    // Records as the Lambda logs them: JSON lines with a `record` field.
-    let stdout = String::from_utf8_lossy(&result.stdout);
-    let records: Vec<serde_json::Value> = stdout
-        .lines()
-        .filter(|l| l.starts_with('{'))
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let scored = records
+    // Records as the Lambda logs them, in records.jsonl.
+    let recs = records(&out);
+    let scored = recs
         .iter()
         .filter(|r| r["record"] == "object_scored")
         .count();
-    assert_eq!(
-        scored, 4,
-        "one object_scored per object of the last day:\n{stdout}"
-    );
-    let anomalies: Vec<_> = records
-        .iter()
-        .filter(|r| r["record"] == "anomaly")
-        .collect();
-    for a in &anomalies {
+    // Two attack days, one account, VPC Flow and Route 53.
+    assert_eq!(scored, 4, "one object_scored per object of the attack days");
+    for a in recs.iter().filter(|r| r["record"] == "anomaly") {
         assert!(a["dot_product"].as_f64().unwrap() < a["threshold"].as_f64().unwrap());
+        assert!(
+            ["instance", "group"].contains(&a["entity_scope"].as_str().unwrap()),
+            "{a}"
+        );
     }
+    assert!(
+        !recs.iter().any(|r| r["record"] == "unseen_entity"),
+        "no per-pair unseen records"
+    );
 
-    // The report, against the ground truth.
-    assert!(stderr.contains("== summary"), "{stderr}");
-    assert!(stderr.contains("0 messages to retry"), "{stderr}");
-    let line = stderr
-        .lines()
-        .find(|l| l.contains("precision / recall"))
-        .unwrap();
-    let recall: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
-    assert!(recall > 0.0, "{line}");
-    assert!(out.join("scores.png").is_file());
+    // The terminal: summary, the evaluation table and the alerts.
+    for part in [
+        "== summary",
+        "0 messages to retry",
+        "== evaluation against the ground truth",
+        "rule: pair never seen",
+        "== alerts",
+    ] {
+        assert!(text.contains(part), "{part}:\n{text}");
+    }
+    assert!(!text.contains("\"record\""), "no JSON records in the terminal");
+    check_report(&out);
     assert!(out.join("model.safetensors").is_file());
     assert!(out.join("training/train.csv").is_file());
+    assert!(out.join("training/entities.txt").is_file());
+}
+
+#[test]
+fn evaluate_reads_a_lake_and_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("eval");
+    let text = run(&["evaluate"], &out);
+    assert!(text.contains("model (threshold"), "{text}");
+    let report = check_report(&out);
+    // The table counts one alert per (day, instance, address).
+    let model = &report["scorers"][0];
+    let per_day = model["alerts_per_day"].as_f64().unwrap();
+    let days = report["days"].as_f64().unwrap();
+    assert!((per_day * days - model["alerts"].as_f64().unwrap()).abs() < 1e-9);
+
+    // The same lake again, given with --lake, gives the same report.
+    let again = dir.path().join("again");
+    let result = Command::new(env!("CARGO_BIN_EXE_ipinsights"))
+        .args(["evaluate", "--lake"])
+        .arg(out.join("lake"))
+        .arg("--out")
+        .arg(&again)
+        .args(&SMALL[SMALL.len() - 4..])
+        .output()
+        .unwrap();
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let second: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(again.join("evaluation.json")).unwrap())
+            .unwrap();
+    assert_eq!(report, second, "deterministic from simulate to report");
 }

@@ -16,6 +16,7 @@ use crate::cmd::evaluate::{self, LogSink};
 #[command(after_help = "Examples:
   ipinsights demo
   ipinsights demo --out /tmp/demo --seed 7 --alert-budget 5")]
+#[group(skip)]
 pub struct Args {
     #[command(flatten)]
     run: evaluate::Args,
