@@ -688,7 +688,11 @@ fn environment_follows_the_lambda_contract() {
     assert_eq!(group_by["Default"].as_str(), Some("subnet"));
     for (var, param, condition) in [
         ("GROUPS_URI", "GroupsUri", "HasGroupsUri"),
-        ("TRAINED_ENTITIES_URI", "TrainedEntitiesUri", "HasTrainedEntitiesUri"),
+        (
+            "TRAINED_ENTITIES_URI",
+            "TrainedEntitiesUri",
+            "HasTrainedEntitiesUri",
+        ),
     ] {
         assert_eq!(
             render(&env[var]),

@@ -24,31 +24,30 @@ pub struct ScoredPair {
 /// A simple rule, judged against the pairs of the training window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rule {
-    PairNeverSeen,
-    Slash24NeverSeen,
-    Slash16NeverSeen,
+    /// The pair never seen for the entity.
+    Pair,
+    /// The address's /24 never seen for the entity.
+    Slash24,
+    /// The address's /16 never seen for the entity.
+    Slash16,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 3] = [
-        Rule::PairNeverSeen,
-        Rule::Slash24NeverSeen,
-        Rule::Slash16NeverSeen,
-    ];
+    pub const ALL: [Rule; 3] = [Rule::Pair, Rule::Slash24, Rule::Slash16];
 
     pub fn name(self) -> &'static str {
         match self {
-            Rule::PairNeverSeen => "rule: pair never seen",
-            Rule::Slash24NeverSeen => "rule: /24 never seen",
-            Rule::Slash16NeverSeen => "rule: /16 never seen",
+            Rule::Pair => "rule: pair never seen",
+            Rule::Slash24 => "rule: /24 never seen",
+            Rule::Slash16 => "rule: /16 never seen",
         }
     }
 
     fn mask(self) -> u32 {
         match self {
-            Rule::PairNeverSeen => u32::MAX,
-            Rule::Slash24NeverSeen => 0xFFFF_FF00,
-            Rule::Slash16NeverSeen => 0xFFFF_0000,
+            Rule::Pair => u32::MAX,
+            Rule::Slash24 => 0xFFFF_FF00,
+            Rule::Slash16 => 0xFFFF_0000,
         }
     }
 }
@@ -72,6 +71,9 @@ impl History {
         !self.seen[i].contains(&(entity.to_string(), u32::from(ip) & rule.mask()))
     }
 }
+
+/// A scored unit: (day, entity, address).
+type Unit = (String, String, u32);
 
 /// The attack pairs of the ground truth: (day, entity, address) -> kind.
 pub type Attacks = HashMap<(String, String, Ipv4Addr), String>;
@@ -123,7 +125,7 @@ pub fn evaluate(
     days: usize,
 ) -> Report {
     // Lowest score per unit; the entity the rules judge is the one the model scored as.
-    let mut units: BTreeMap<(String, String, u32), (f64, String)> = BTreeMap::new();
+    let mut units: BTreeMap<Unit, (f64, String)> = BTreeMap::new();
     for p in scored {
         let key = (p.day.clone(), p.entity.clone(), u32::from(p.ip));
         let entry = units
@@ -133,9 +135,8 @@ pub fn evaluate(
             *entry = (p.dot_product, p.scored_as.clone());
         }
     }
-    let kind_of = |(day, entity, ip): &(String, String, u32)| {
-        attacks.get(&(day.clone(), entity.clone(), Ipv4Addr::from(*ip)))
-    };
+    let kind_of =
+        |(day, entity, ip): &Unit| attacks.get(&(day.clone(), entity.clone(), Ipv4Addr::from(*ip)));
     let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
     for kind in attacks.values() {
         *kinds.entry(kind.clone()).or_insert(0) += 1;
@@ -157,12 +158,13 @@ pub fn evaluate(
                 kind: kind.clone(),
                 pairs,
                 scored: positives.len(),
-                auc: roc_auc(&positives, &normal),
+                // Low scores are anomalous: normal pairs rank above attacks.
+                auc: roc_auc(&normal, &positives),
             }
         })
         .collect();
 
-    let line = |name: String, flagged: &dyn Fn(&(String, String, u32), f64, &str) -> bool| {
+    let line = |name: String, flagged: &dyn Fn(&Unit, f64, &str) -> bool| {
         let mut alerts = 0usize;
         let mut true_alerts = 0usize;
         let mut caught: BTreeMap<String, usize> = BTreeMap::new();
@@ -198,9 +200,10 @@ pub fn evaluate(
         &|_, score, _| score < threshold,
     )];
     for rule in Rule::ALL {
-        scorers.push(line(rule.name().to_string(), &|(_, _, ip), _, scored_as| {
-            history.flags(rule, scored_as, Ipv4Addr::from(*ip))
-        }));
+        scorers.push(line(
+            rule.name().to_string(),
+            &|(_, _, ip), _, scored_as| history.flags(rule, scored_as, Ipv4Addr::from(*ip)),
+        ));
     }
     Report {
         days,
@@ -296,9 +299,18 @@ mod tests {
             sp("d2", "i-new", "6.6.6.6", "subnet-a", 0.2),
         ];
         let mut attacks = Attacks::new();
-        attacks.insert(("d1".into(), "i-1".into(), "5.5.5.5".parse().unwrap()), "c2".into());
-        attacks.insert(("d2".into(), "i-new".into(), "6.6.6.6".parse().unwrap()), "new".into());
-        attacks.insert(("d2".into(), "i-x".into(), "7.7.7.7".parse().unwrap()), "new".into());
+        attacks.insert(
+            ("d1".into(), "i-1".into(), "5.5.5.5".parse().unwrap()),
+            "c2".into(),
+        );
+        attacks.insert(
+            ("d2".into(), "i-new".into(), "6.6.6.6".parse().unwrap()),
+            "new".into(),
+        );
+        attacks.insert(
+            ("d2".into(), "i-x".into(), "7.7.7.7".parse().unwrap()),
+            "new".into(),
+        );
         let r = evaluate(&scored, &attacks, &history, 0.3, 2);
         assert_eq!((r.normal_pairs, r.attack_pairs), (3, 3));
         let model = &r.scorers[0];

@@ -104,7 +104,10 @@ fn small_demo_runs_end_to_end() {
     ] {
         assert!(text.contains(part), "{part}:\n{text}");
     }
-    assert!(!text.contains("\"record\""), "no JSON records in the terminal");
+    assert!(
+        !text.contains("\"record\""),
+        "no JSON records in the terminal"
+    );
     check_report(&out);
     assert!(out.join("model.safetensors").is_file());
     assert!(out.join("training/train.csv").is_file());

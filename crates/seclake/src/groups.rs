@@ -203,7 +203,10 @@ mod tests {
         let new = pair("i-new", Some("subnet-1"));
         let lost = pair("i-new", Some("subnet-9"));
         let bare = pair("i-new", None);
-        assert_eq!(scoring_entity(&old, Some(t)), (&old.entity, EntityScope::Instance));
+        assert_eq!(
+            scoring_entity(&old, Some(t)),
+            (&old.entity, EntityScope::Instance)
+        );
         assert_eq!(
             scoring_entity(&new, Some(t)).1,
             EntityScope::Group,
@@ -212,6 +215,9 @@ mod tests {
         assert_eq!(&**scoring_entity(&new, Some(t)).0, "subnet-1");
         assert_eq!(scoring_entity(&lost, Some(t)).1, EntityScope::Unseen);
         assert_eq!(scoring_entity(&bare, Some(t)).1, EntityScope::Unseen);
-        assert_eq!(scoring_entity(&new, None), (&new.entity, EntityScope::Unknown));
+        assert_eq!(
+            scoring_entity(&new, None),
+            (&new.entity, EntityScope::Unknown)
+        );
     }
 }

@@ -30,9 +30,9 @@ use parquet::file::reader::ChunkReader;
 use serde::Serialize;
 
 use crate::ipv4::{IpClass, classify};
-use crate::pairing::{FlowFacts, InitiatorCounts, Side, initiator};
 pub use crate::pairing::GroupBy;
 pub use crate::pairing::Pairing;
+use crate::pairing::{FlowFacts, InitiatorCounts, Side, initiator};
 use crate::source::Source;
 
 /// Why a candidate pair was not kept. When both sides are unusable the entity's reason counts.
@@ -1745,8 +1745,9 @@ mod initiator_tests {
             Arc::new(StructArray::from(vec![
                 (
                     Arc::new(Field::new("instance_uid", DataType::Utf8, true)),
-                    Arc::new(StringArray::from(rows.iter().map(|r| r.0).collect::<Vec<_>>()))
-                        as ArrayRef,
+                    Arc::new(StringArray::from(
+                        rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+                    )) as ArrayRef,
                 ),
                 (
                     Arc::new(Field::new("ip", DataType::Utf8, true)),
@@ -1756,13 +1757,15 @@ mod initiator_tests {
                 ),
                 (
                     Arc::new(Field::new("port", DataType::Int32, true)),
-                    Arc::new(Int32Array::from(rows.iter().map(|r| r.2).collect::<Vec<_>>()))
-                        as ArrayRef,
+                    Arc::new(Int32Array::from(
+                        rows.iter().map(|r| r.2).collect::<Vec<_>>(),
+                    )) as ArrayRef,
                 ),
                 (
                     Arc::new(Field::new("subnet_uid", DataType::Utf8, true)),
-                    Arc::new(StringArray::from(rows.iter().map(|r| r.3).collect::<Vec<_>>()))
-                        as ArrayRef,
+                    Arc::new(StringArray::from(
+                        rows.iter().map(|r| r.3).collect::<Vec<_>>(),
+                    )) as ArrayRef,
                 ),
             ])) as ArrayRef
         };
@@ -1799,7 +1802,9 @@ mod initiator_tests {
     }
 
     fn extract(data: Bytes, group_by: GroupBy) -> PairSet {
-        let md = ParquetMetaDataReader::new().parse_and_finish(&data).unwrap();
+        let md = ParquetMetaDataReader::new()
+            .parse_and_finish(&data)
+            .unwrap();
         let opts = ExtractOptions {
             pairing: Pairing::Initiator,
             group_by,
@@ -1848,19 +1853,55 @@ mod initiator_tests {
             (b_remote(5432), a(40001), (Some(6), Some(1), Some(1))),
             (b(5432), a_remote(40001), (Some(6), Some(4), Some(2))),
             // A short connection: SYN+FIN, SYN-ACK+FIN.
-            (a(40002), (None, OUT, Some(443), None), (Some(6), Some(3), Some(2))),
-            ((None, OUT, Some(443), None), a(40002), (Some(6), Some(19), Some(1))),
+            (
+                a(40002),
+                (None, OUT, Some(443), None),
+                (Some(6), Some(3), Some(2)),
+            ),
+            (
+                (None, OUT, Some(443), None),
+                a(40002),
+                (Some(6), Some(19), Some(1)),
+            ),
             // DNS over UDP: ports; ICMP: the sender.
-            (a(51000), (None, "10.0.0.2", Some(53), None), (Some(17), None, Some(2))),
-            ((None, "10.0.0.2", Some(53), None), a(51000), (Some(17), Some(0), Some(1))),
-            (a(0), (None, "10.0.9.9", Some(0), None), (Some(1), None, Some(2))),
+            (
+                a(51000),
+                (None, "10.0.0.2", Some(53), None),
+                (Some(17), None, Some(2)),
+            ),
+            (
+                (None, "10.0.0.2", Some(53), None),
+                a(51000),
+                (Some(17), Some(0), Some(1)),
+            ),
+            (
+                a(0),
+                (None, "10.0.9.9", Some(0), None),
+                (Some(1), None, Some(2)),
+            ),
             // An inbound client and a blocked inbound probe: the initiator has no instance.
-            ((None, "73.1.2.3", Some(50123), None), b(443), (Some(6), Some(2), Some(1))),
-            ((None, "185.1.1.1", Some(41234), None), b(3389), (Some(6), Some(2), Some(1))),
+            (
+                (None, "73.1.2.3", Some(50123), None),
+                b(443),
+                (Some(6), Some(2), Some(1)),
+            ),
+            (
+                (None, "185.1.1.1", Some(41234), None),
+                b(3389),
+                (Some(6), Some(2), Some(1)),
+            ),
             // A blocked outbound attempt still counts.
-            (a(40003), (None, "5.6.7.8", Some(8443), None), (Some(6), Some(2), Some(2))),
+            (
+                a(40003),
+                (None, "5.6.7.8", Some(8443), None),
+                (Some(6), Some(2), Some(2)),
+            ),
             // Undecided: two high ports, no flags, no direction.
-            (a(40004), (None, "10.0.3.3", Some(50000), None), (Some(6), Some(0), None)),
+            (
+                a(40004),
+                (None, "10.0.3.3", Some(50000), None),
+                (Some(6), Some(0), None),
+            ),
         ];
         let set = extract(flows(&recs), GroupBy::Subnet);
         let web = Some("subnet-web".to_string());

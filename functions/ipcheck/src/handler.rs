@@ -9,8 +9,8 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::StreamExt;
 use lambda_runtime::LambdaEvent;
 use seclake::{
-    EntityScope, ExtractOptions, GroupMap, LakeKey, Notification, ObjectLocation, ObjectReader, ObjectRef, ReadOptions,
-    parse_body,
+    EntityScope, ExtractOptions, GroupMap, LakeKey, Notification, ObjectLocation, ObjectReader,
+    ObjectRef, ReadOptions, parse_body,
 };
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
@@ -75,7 +75,8 @@ impl Deps {
                 .map_err(|e| format!("reading GROUPS_URI {uri}: {e}"))?;
                 let text = String::from_utf8(bytes)
                     .map_err(|_| format!("GROUPS_URI {uri} is not UTF-8"))?;
-                let map = GroupMap::parse_csv(&text).map_err(|e| format!("GROUPS_URI {uri}: {e}"))?;
+                let map =
+                    GroupMap::parse_csv(&text).map_err(|e| format!("GROUPS_URI {uri}: {e}"))?;
                 tracing::info!(uri = %uri, instances = map.len(), "group mapping loaded");
                 Ok(Some(Arc::new(map)))
             })

@@ -106,22 +106,37 @@ impl Scorer {
         };
         let check = trained.as_ref().map(|t| move |e: &str| t.contains(e));
         let check: Option<&dyn Fn(&str) -> bool> = check.as_ref().map(|c| c as _);
-        let plan: Vec<(Arc<str>, EntityScope)> = pairs
+        // Each pair's candidates: the instance, and its group too when the model knows both;
+        // a pair is as normal as the more familiar of the two finds it, so an instance's first
+        // use of an address its tier uses is not an alert, and an alert means that neither the
+        // instance nor its tier has such a history.
+        let plan: Vec<Vec<(Arc<str>, EntityScope)>> = pairs
             .iter()
             .map(|p| {
                 let (entity, scope) = scoring_entity(p, check);
-                (entity.clone(), scope)
+                let mut candidates = vec![(entity.clone(), scope)];
+                if scope == EntityScope::Instance
+                    && let Some(group) = &p.group
+                    && check.is_some_and(|known| known(group))
+                {
+                    candidates.push((group.clone(), EntityScope::Group));
+                }
+                candidates
             })
             .collect();
         let sent: Vec<Pair> = pairs
             .iter()
             .zip(&plan)
-            .filter(|(_, (_, scope))| *scope != EntityScope::Unseen)
-            .map(|(p, (entity, _))| Pair {
-                entity: entity.clone(),
-                ip: p.ip,
-                count: p.count,
-                group: None,
+            .flat_map(|(p, candidates)| {
+                candidates
+                    .iter()
+                    .filter(|(_, scope)| *scope != EntityScope::Unseen)
+                    .map(|(entity, _)| Pair {
+                        entity: entity.clone(),
+                        ip: p.ip,
+                        count: p.count,
+                        group: None,
+                    })
             })
             .collect();
         let (dots, calls, errors) = if sent.is_empty() {
@@ -135,14 +150,30 @@ impl Scorer {
         let mut dots = dots.into_iter();
         let scores = plan
             .into_iter()
-            .map(|(scored_as, scope)| PairScore {
-                dot_product: if scope == EntityScope::Unseen {
-                    f64::NAN
-                } else {
-                    dots.next().unwrap_or(f64::NAN)
-                },
-                scope,
-                scored_as,
+            .map(|candidates| {
+                let mut best: Option<PairScore> = None;
+                for (scored_as, scope) in candidates {
+                    if scope == EntityScope::Unseen {
+                        return PairScore {
+                            dot_product: f64::NAN,
+                            scope,
+                            scored_as,
+                        };
+                    }
+                    let dot_product = dots.next().unwrap_or(f64::NAN);
+                    if best.as_ref().is_none_or(|b| dot_product > b.dot_product) {
+                        best = Some(PairScore {
+                            dot_product,
+                            scope,
+                            scored_as,
+                        });
+                    }
+                }
+                best.unwrap_or(PairScore {
+                    dot_product: f64::NAN,
+                    scope: EntityScope::Unseen,
+                    scored_as: Arc::from(""),
+                })
             })
             .collect();
         Ok(Scored {
@@ -166,7 +197,9 @@ pub async fn load_bytes(s3: &aws_sdk_s3::Client, uri: &str) -> Result<Vec<u8>, S
                 .key(key)
                 .send()
                 .await
-                .map_err(|e| aws_smithy_types::error::display::DisplayErrorContext(e).to_string())?;
+                .map_err(|e| {
+                    aws_smithy_types::error::display::DisplayErrorContext(e).to_string()
+                })?;
             Ok(out
                 .body
                 .collect()
@@ -221,13 +254,20 @@ impl Backoff {
     }
 }
 
+/// Where the trained entity list is, and the list once loaded.
+type TrainedList = (
+    String,
+    aws_sdk_s3::Client,
+    OnceCell<Arc<std::collections::HashSet<Box<str>>>>,
+);
+
 /// Scores with a SageMaker IP Insights endpoint: headerless `text/csv` rows `entity,ip`,
 /// `Accept: application/json`, bodies kept well under the 6 MiB limit, several in flight.
 pub struct EndpointScorer {
     client: aws_sdk_sagemakerruntime::Client,
     endpoint: String,
     /// The trained entity list (`TRAINED_ENTITIES_URI`), loaded on first use.
-    entities: Option<(String, aws_sdk_s3::Client, OnceCell<Arc<std::collections::HashSet<Box<str>>>>)>,
+    entities: Option<TrainedList>,
     max_request_bytes: usize,
     max_request_rows: usize,
     concurrency: usize,

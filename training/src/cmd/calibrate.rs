@@ -178,16 +178,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         threshold_at_fpr(normal_s, args.max_fpr).context("the scores include NaN")?;
     let budget = args.alert_budget.map(|b| {
         let alerts = (b * f64::from(args.normal_days)).floor() as usize;
-        (b, threshold_at_budget(normal_s, alerts).unwrap_or(fpr_threshold))
+        (
+            b,
+            threshold_at_budget(normal_s, alerts).unwrap_or(fpr_threshold),
+        )
     });
     let threshold = match budget {
         Some((_, t)) => t.min(fpr_threshold),
         None => fpr_threshold,
     };
     let fpr = below(normal_s, threshold);
-    let per_day = |t: f64| {
-        normal_s.iter().filter(|s| **s < t).count() as f64 / f64::from(args.normal_days)
-    };
+    let per_day =
+        |t: f64| normal_s.iter().filter(|s| **s < t).count() as f64 / f64::from(args.normal_days);
     let auc = |attacks: &[f64]| {
         roc_auc(normal_s, attacks)
             .map(|a| format!("{a:.4}"))

@@ -108,7 +108,11 @@ pub fn run(mut args: Args) -> anyhow::Result<()> {
     eprintln!("== evaluation against the ground truth");
     eprint!("{}", o.report.render());
     eprintln!();
-    eprintln!("== alerts (lowest scores first; {} of {})", args.show.min(listed.len()), listed.len());
+    eprintln!(
+        "== alerts (lowest scores first; {} of {})",
+        args.show.min(listed.len()),
+        listed.len()
+    );
     eprintln!(
         "  {:<9} {:<21} {:<16} {:>9}  scored as",
         "day", "instance", "address", "score"

@@ -22,7 +22,8 @@ use crate::cmd;
 use crate::evaluation::{self, Attacks, History, Report, ScoredPair};
 
 #[derive(clap::Args, Clone)]
-#[command(after_help = "Without --lake, simulates a realistic estate first (ipinsights simulate
+#[command(
+    after_help = "Without --lake, simulates a realistic estate first (ipinsights simulate
 --estate realistic) under <out>/lake. The clean days but the last are training data, the last
 clean day is held out to calibrate the threshold on, and the attack days go through the
 Lambda's handler. Writes <out>/records.jsonl (the handler's records), <out>/evaluation.json.
@@ -30,7 +31,8 @@ Lambda's handler. Writes <out>/records.jsonl (the handler's records), <out>/eval
 Examples:
   ipinsights evaluate
   ipinsights evaluate --seed 7 --alert-budget 10
-  ipinsights simulate --out lake --seed 3 && ipinsights evaluate --lake lake --out eval-3")]
+  ipinsights simulate --out lake --seed 3 && ipinsights evaluate --lake lake --out eval-3"
+)]
 pub struct Args {
     /// Working directory; replaced if it exists.
     #[arg(long, default_value = "eval-out")]
@@ -286,16 +288,41 @@ pub fn pipeline(args: &Args, sink: &LogSink) -> anyhow::Result<Outcome> {
     ])?;
     lap("fit", &mut stages);
 
-    // The threshold as `calibrate` chooses it, on the held-out day's pairs of known entities.
-    let model = ipinsights::Model::load(&model_path)?;
-    let normal = ipinsights::Dataset::from_csv_bytes(&std::fs::read(data.join("validation.csv"))?)?;
-    let normal_pairs: Vec<(&str, Ipv4Addr)> = normal.pairs().collect();
-    let normal_scores: Vec<f64> = model
-        .score_pairs(&normal_pairs)
+    // The threshold on the held-out day, scored as the Lambda scores (each pair as its instance
+    // and its group, the more familiar of the two), one score per (instance, address).
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let options = ExtractOptions {
+        pairing: args.pairing,
+        group_by: args.group_by,
+        ..Default::default()
+    };
+    let reader = ObjectReader::mirror(&lake);
+    let calibration_scorer = Scorer::Embedded(EmbeddedScorer::from_model(
+        ipinsights::Model::load(&model_path)?,
+        unused_s3(),
+    ));
+    let holdout_objects: Vec<_> = manifest
+        .objects
         .iter()
-        .filter(|s| s.entity_seen)
-        .map(|s| s.dot_product)
+        .filter(|o| o.day == holdout)
         .collect();
+    let held_out = score_objects(
+        &runtime,
+        &reader,
+        &calibration_scorer,
+        &holdout_objects,
+        &options,
+    )?;
+    let mut per_unit: std::collections::BTreeMap<(String, Ipv4Addr), f64> = Default::default();
+    for p in &held_out {
+        let s = per_unit
+            .entry((p.entity.clone(), p.ip))
+            .or_insert(f64::INFINITY);
+        *s = s.min(p.dot_product);
+    }
+    let normal_scores: Vec<f64> = per_unit.into_values().collect();
     let Some((mut threshold, _)) = cmd::calibrate::threshold_at_fpr(&normal_scores, args.max_fpr)
     else {
         bail!("no held-out pairs of known entities to calibrate on");
@@ -307,13 +334,15 @@ pub fn pipeline(args: &Args, sink: &LogSink) -> anyhow::Result<Outcome> {
         threshold = threshold.min(t);
     }
     eprintln!(
-        "== threshold {threshold:.4} (max FPR {}{})",
+        "== threshold {threshold:.4} (max FPR {}{}, over {} held-out pairs)",
         args.max_fpr,
         args.alert_budget
             .map(|b| format!(", alert budget {b} per day"))
-            .unwrap_or_default()
+            .unwrap_or_default(),
+        normal_scores.len()
     );
     lap("calibrate", &mut stages);
+    let model = ipinsights::Model::load(&model_path)?;
 
     // The attack days through the Lambda's handler, announced by their SQS events.
     let days: BTreeSet<&String> = scored_days.iter().collect();
@@ -337,21 +366,11 @@ pub fn pipeline(args: &Args, sink: &LogSink) -> anyhow::Result<Outcome> {
         "GROUP_BY" => Some(group_by.clone()),
         _ => None,
     })?;
-    // The embedded scorer only needs S3 for s3:// model URIs; this one is in memory.
-    let unused_s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::Config::builder()
-            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-            .region(aws_sdk_s3::config::Region::new("us-east-1"))
-            .build(),
-    );
     let deps = Deps::new(
         config,
         ObjectReader::mirror(&lake),
-        Scorer::Embedded(EmbeddedScorer::from_model(model, unused_s3)),
+        Scorer::Embedded(EmbeddedScorer::from_model(model, unused_s3())),
     );
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
     let mut metrics = Metrics::default();
     let mut retries = 0usize;
     let already = sink.records()?.len();
@@ -383,44 +402,7 @@ pub fn pipeline(args: &Args, sink: &LogSink) -> anyhow::Result<Outcome> {
     lap("score", &mut stages);
 
     // Every pair of those objects, scored by the handler's scorer, for ROC AUC and the rules.
-    let options = ExtractOptions {
-        pairing: args.pairing,
-        group_by: args.group_by,
-        ..Default::default()
-    };
-    let mut scored = Vec::new();
-    for o in &objects {
-        let key = LakeKey::parse(&o.key)?;
-        let location = ObjectLocation::S3 {
-            bucket: o.bucket.clone(),
-            key: o.key.clone(),
-        };
-        let set = runtime.block_on(deps.objects.extract(
-            &location,
-            Some(o.bytes),
-            &key.source,
-            &options,
-            &ReadOptions::default(),
-        ))?;
-        let result = runtime
-            .block_on(
-                deps.scorer
-                    .score(&set.pairs, tokio::time::Instant::now() + std::time::Duration::from_secs(600)),
-            )
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        for (pair, s) in set.pairs.iter().zip(&result.scores) {
-            if s.scope == seclake::EntityScope::Unseen {
-                continue;
-            }
-            scored.push(ScoredPair {
-                day: o.day.clone(),
-                entity: pair.entity.to_string(),
-                ip: pair.ip,
-                scored_as: s.scored_as.to_string(),
-                dot_product: s.dot_product,
-            });
-        }
-    }
+    let scored = score_objects(&runtime, &deps.objects, &deps.scorer, &objects, &options)?;
     let mut history = History::default();
     for file in ["train.csv", "validation.csv"] {
         let d = ipinsights::Dataset::from_csv_bytes(&std::fs::read(data.join(file))?)?;
@@ -447,6 +429,58 @@ pub fn pipeline(args: &Args, sink: &LogSink) -> anyhow::Result<Outcome> {
         records_path,
         records,
     })
+}
+
+/// The embedded scorer only needs S3 for s3:// model URIs; these models are in memory.
+fn unused_s3() -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new("us-east-1"))
+            .build(),
+    )
+}
+
+/// Every pair of `objects` with the score the handler's scorer gives it (unseen ones left out).
+fn score_objects(
+    runtime: &tokio::runtime::Runtime,
+    reader: &ObjectReader,
+    scorer: &Scorer,
+    objects: &[&seclake::simulate::ManifestObject],
+    options: &ExtractOptions,
+) -> anyhow::Result<Vec<ScoredPair>> {
+    let mut scored = Vec::new();
+    for o in objects {
+        let key = LakeKey::parse(&o.key)?;
+        let location = ObjectLocation::S3 {
+            bucket: o.bucket.clone(),
+            key: o.key.clone(),
+        };
+        let set = runtime.block_on(reader.extract(
+            &location,
+            Some(o.bytes),
+            &key.source,
+            options,
+            &ReadOptions::default(),
+        ))?;
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(600);
+        let result = runtime
+            .block_on(scorer.score(&set.pairs, deadline))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        for (pair, s) in set.pairs.iter().zip(&result.scores) {
+            if s.scope == seclake::EntityScope::Unseen {
+                continue;
+            }
+            scored.push(ScoredPair {
+                day: o.day.clone(),
+                entity: pair.entity.to_string(),
+                ip: pair.ip,
+                scored_as: s.scored_as.to_string(),
+                dot_product: s.dot_product,
+            });
+        }
+    }
+    Ok(scored)
 }
 
 /// `attacks[]` of ground-truth.json: each attack's (day, entity, address) pairs and kind.

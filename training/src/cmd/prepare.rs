@@ -789,11 +789,7 @@ pub async fn load_groups(uri: &str, s3: Option<&aws_sdk_s3::Client>) -> anyhow::
                 .key(&key)
                 .send()
                 .await
-                .map_err(|e| {
-                    anyhow::anyhow!(
-                        aws_sdk_s3::error::DisplayErrorContext(e).to_string()
-                    )
-                })
+                .map_err(|e| anyhow::anyhow!(aws_sdk_s3::error::DisplayErrorContext(e).to_string()))
                 .with_context(|| format!("reading {uri}"))?;
             let bytes = out.body.collect().await?.into_bytes();
             String::from_utf8(bytes.to_vec()).with_context(|| format!("{uri} is not UTF-8"))?
