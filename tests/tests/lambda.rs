@@ -174,11 +174,15 @@ fn build_lake(endpoint: &str) -> Lake {
     }
 }
 
-/// The anomalies the handler must report for `objects`: scored with the same model here.
-fn expected_anomalies(
+/// The anomalies the handler must report for `objects`: scored with the same model here. With
+/// `knows_entities` (an embedded model, or an endpoint given the trained entity list) a pair is
+/// scored as its instance and its group, the higher of the two, or as its group alone for an
+/// instance the model never saw; without it (an endpoint alone), as its instance.
+fn expected_anomalies_as(
     lake: &Lake,
     objects: &[(String, String, PathBuf)],
     threshold: f64,
+    knows_entities: bool,
 ) -> BTreeSet<(String, String, String)> {
     let mut out = BTreeSet::new();
     for (_, key, path) in objects {
@@ -191,22 +195,35 @@ fn expected_anomalies(
         )
         .unwrap();
         for p in &set.pairs {
-            // The instance when the model knows it, else its group, else not scored.
-            let entity = if lake.model.is_seen(&p.entity) {
-                &*p.entity
-            } else {
-                match p.group.as_deref() {
-                    Some(g) if lake.model.is_seen(g) => g,
-                    _ => continue,
-                }
+            let known = |e: &str| lake.model.is_seen(e);
+            let mut entities: Vec<&str> = Vec::new();
+            if !knows_entities || known(&p.entity) {
+                entities.push(&p.entity);
+            }
+            if knows_entities && let Some(g) = p.group.as_deref().filter(|g| known(g)) {
+                entities.push(g);
+            }
+            let Some(score) = entities
+                .iter()
+                .map(|e| lake.model.score(e, p.ip).dot_product)
+                .reduce(f64::max)
+            else {
+                continue;
             };
-            let s = lake.model.score(entity, p.ip);
-            if s.dot_product < threshold {
+            if score < threshold {
                 out.insert((key.clone(), p.entity.to_string(), p.ip.to_string()));
             }
         }
     }
     out
+}
+
+fn expected_anomalies(
+    lake: &Lake,
+    objects: &[(String, String, PathBuf)],
+    threshold: f64,
+) -> BTreeSet<(String, String, String)> {
+    expected_anomalies_as(lake, objects, threshold, false)
 }
 
 fn anomaly_set(records: &[Value]) -> BTreeSet<(String, String, String)> {
@@ -327,6 +344,22 @@ fn endpoint_deps(config: Config, s3_url: &str, runtime_url: &str) -> Deps {
         }),
     );
     Deps::new(config, ObjectReader::with_s3(s3_client(s3_url)), scorer)
+}
+
+/// Every scored object of the lake in one batch, message ids starting with `prefix`; none may
+/// come back.
+async fn every_scored_object(lake: &Lake, prefix: &str, deps: &Deps) -> Metrics {
+    let messages: Vec<(String, String)> = lake
+        .scored_objects
+        .iter()
+        .enumerate()
+        .map(|(i, (b, k, _))| (format!("{prefix}{i}"), s3_body(b, k, None)))
+        .collect();
+    let (response, metrics) = handle_batch(invocation(sqs_event(&messages), 30), deps)
+        .await
+        .unwrap();
+    assert!(response.batch_item_failures.is_empty());
+    metrics
 }
 
 // ---- tests ---------------------------------------------------------------------------------
@@ -745,22 +778,12 @@ async fn embedded_model_from_s3_scores_like_the_endpoint() {
         other => panic!("{other:?}"),
     };
     let deps = Deps::new(cfg, ObjectReader::with_s3(s3), scorer);
-    let p = "embedded-";
-    let messages: Vec<(String, String)> = lake
-        .scored_objects
-        .iter()
-        .enumerate()
-        .map(|(i, (b, k, _))| (format!("{p}{i}"), s3_body(b, k, None)))
-        .collect();
-    let (response, metrics) = handle_batch(invocation(sqs_event(&messages), 30), &deps)
-        .await
-        .unwrap();
-    assert!(response.batch_item_failures.is_empty());
+    let metrics = every_scored_object(lake, "embedded-", &deps).await;
     assert_eq!(metrics.objects_scored as usize, lake.scored_objects.len());
-    let recs = records(p);
+    let recs = records("embedded-");
     assert_eq!(
         anomaly_set(&recs),
-        expected_anomalies(lake, &lake.scored_objects, 0.0)
+        expected_anomalies_as(lake, &lake.scored_objects, 0.0, true)
     );
     // Pairs of entities the model never saw are counted per object, never logged one by one,
     // and anomalies name the entity that scored them.
@@ -770,13 +793,44 @@ async fn embedded_model_from_s3_scores_like_the_endpoint() {
         assert!(lake.model.is_seen(scored_as), "{a}");
         match a["entity_scope"].as_str().unwrap() {
             "instance" => assert_eq!(scored_as, a["entity"].as_str().unwrap()),
-            "group" => {
-                assert_eq!(scored_as, a["group"].as_str().unwrap());
-                assert!(!lake.model.is_seen(a["entity"].as_str().unwrap()));
-            }
+            // A new instance, or a known one whose group finds the pair more familiar.
+            "group" => assert_eq!(scored_as, a["group"].as_str().unwrap()),
             other => panic!("scope {other}: {a}"),
         }
     }
+
+    // An endpoint given the trained entity list (prepare's entities.txt) scores the same way.
+    let list = lake.root.join("entities.txt");
+    let mut text = String::new();
+    for e in lake.model.seen_entities() {
+        text.push_str(e);
+        text.push('\n');
+    }
+    std::fs::write(&list, text).unwrap();
+    let (runtime_url, _server) = start_server(lake.model.clone(), ServerConfig::default()).await;
+    let listed = config(&[
+        ("ENDPOINT_NAME", "ipinsights-e2e"),
+        ("TRAINED_ENTITIES_URI", list.to_str().unwrap()),
+    ]);
+    let scorer = Scorer::Endpoint(
+        EndpointScorer::new(
+            runtime_client(&runtime_url),
+            "ipinsights-e2e",
+            listed.endpoint_max_request_bytes,
+            listed.endpoint_concurrency,
+        )
+        .with_trained_entities(list.to_str().unwrap(), s3_client(&moto)),
+    );
+    let deps = Deps::new(listed, ObjectReader::with_s3(s3_client(&moto)), scorer);
+    every_scored_object(lake, "listed-", &deps).await;
+    let listed_recs = records("listed-");
+    assert_eq!(anomaly_set(&listed_recs), anomaly_set(&recs));
+    assert!(
+        of_kind(&listed_recs, "anomaly")
+            .iter()
+            .all(|a| a["entity_scope"] != "unknown"),
+        "the list tells the endpoint's scorer what was trained"
+    );
 
     // A model that cannot be loaded keeps every message for another delivery.
     let cfg = config(&[(
