@@ -732,9 +732,11 @@ async fn a_pair_set_over_6_mib_is_split_and_stitched_back_in_order() {
 
     let (url, server) = start_server(lake.model.clone(), ServerConfig::default()).await;
     let deps = endpoint_deps(
+        // The object holds source endpoints only (no flags or ports to tell who initiated).
         config(&[
             ("ENDPOINT_NAME", "ipinsights-e2e"),
             ("ANOMALY_THRESHOLD", "0"),
+            ("PAIRING", "src"),
         ]),
         &moto,
         &url,

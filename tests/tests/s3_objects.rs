@@ -71,7 +71,11 @@ async fn ranged_and_whole_reads_agree_with_local() {
         "aws/VPC_FLOW/2.0/region=us-east-1/accountId=111122223333/eventDay=20260101/a b.parquet";
     put_object(&client, "seclake-ranged", key, data.clone()).await;
 
-    let options = ExtractOptions::default();
+    // These objects carry source endpoints only.
+    let options = ExtractOptions {
+        pairing: seclake::Pairing::Src,
+        ..Default::default()
+    };
     let expected =
         extract_local(&local, &Source::VpcFlow, &options, &ReadOptions::default()).unwrap();
     assert_eq!(expected.stats.row_groups, 7);
@@ -155,9 +159,13 @@ async fn aws_samples_from_s3() {
             .iter()
             .map(|p| (p.entity.to_string(), p.ip.to_string()))
             .collect();
+        // The default pairing: the instance's own connection to 172.31.2.52.
         assert_eq!(
             got,
-            vec![("i-000000000000000000".to_string(), "1.2.3.4".to_string())]
+            vec![(
+                "i-000000000000000000".to_string(),
+                "172.31.2.52".to_string()
+            )]
         );
     }
 }

@@ -23,8 +23,12 @@ fn simulate_then_pairs() {
         "4",
     ]));
 
-    // A whole directory: CSV `entity,ip,count`, statistics on stderr.
-    let (csv, stats) = run(ipinsights().arg("pairs").arg(&lake));
+    // A whole directory: CSV `entity,ip,count`, statistics on stderr. The basic estate's
+    // anomalies sit in src_endpoint, as AWS's sample pairs.
+    let (csv, stats) = run(ipinsights()
+        .arg("pairs")
+        .arg(&lake)
+        .args(["--pairing", "src"]));
     let rows: Vec<Vec<&str>> = csv.lines().map(|l| l.split(',').collect()).collect();
     assert!(!rows.is_empty());
     for r in &rows {
@@ -36,7 +40,7 @@ fn simulate_then_pairs() {
     assert!(stats.contains("objects 12"), "{stats}");
     assert!(stats.contains("unique pairs"), "{stats}");
 
-    // Every injected anomaly is among the pairs the default pairing sees.
+    // Every injected anomaly is among the pairs src pairing sees.
     let truth: serde_json::Value =
         serde_json::from_slice(&std::fs::read(lake.join("ground-truth.json")).unwrap()).unwrap();
     for a in truth["anomalies"].as_array().unwrap() {

@@ -29,9 +29,16 @@ fn simulated_lake(dir: &Path) -> PathBuf {
         .expect("bucket directory")
 }
 
-/// Distinct (entity, ip) of `entity,ip` lines, checking their form.
+/// Distinct (instance, ip) of `entity,ip` lines, checking their form; the group rows (subnet or
+/// VPC of each instance pair, `--group-by subnet`) are checked and left out.
 fn pairs_of(csv: &str) -> BTreeSet<(String, String)> {
+    let groups = csv
+        .lines()
+        .filter(|l| l.starts_with("subnet-") || l.starts_with("vpc-"))
+        .count();
+    assert!(groups > 0, "group rows beside the instance rows");
     csv.lines()
+        .filter(|l| !l.starts_with("subnet-") && !l.starts_with("vpc-"))
         .map(|l| {
             let (e, ip) = l.split_once(',').expect("entity,ip");
             assert!(e.starts_with("i-"), "{l}");

@@ -183,7 +183,8 @@ pub struct Pair {
     pub entity: Arc<str>,
     pub ip: Ipv4Addr,
     pub count: u64,
-    /// The entity's group ([`GroupBy`]: its subnet or VPC as the record gives it), when known.
+    /// The entity's group ([`GroupBy`]: its subnet or VPC, the first the pair's records give),
+    /// when known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub group: Option<Arc<str>>,
 }
@@ -1290,7 +1291,8 @@ impl Hasher for PackedKeyHasher {
     }
 }
 
-type PackedMap = hashbrown::HashMap<u64, u64, BuildHasherDefault<PackedKeyHasher>>;
+/// Packed pair -> (count, group id or [`NO_GROUP`]).
+type PackedMap = hashbrown::HashMap<u64, (u64, u32), BuildHasherDefault<PackedKeyHasher>>;
 
 /// No group known for an entity.
 const NO_GROUP: u32 = u32::MAX;
@@ -1300,8 +1302,6 @@ struct RowGroupState {
     columns: Vec<ColumnCodes>,
     codes: Vec<Vec<u64>>,
     counts: PackedMap,
-    /// Per interned entity, the interned id of its first group seen (or [`NO_GROUP`]).
-    groups: Vec<u32>,
     stats: ExtractStats,
     max_examples: usize,
 }
@@ -1313,7 +1313,6 @@ impl RowGroupState {
             columns: (0..leaves).map(|_| ColumnCodes::default()).collect(),
             codes: vec![Vec::new(); leaves],
             counts: PackedMap::default(),
-            groups: Vec::new(),
             stats: ExtractStats::default(),
             max_examples,
         }
@@ -1366,26 +1365,28 @@ impl RowGroupState {
         }
         self.stats.pairs_kept += 1;
         let key = (entity << 32) | (ip & 0xFFFF_FFFF);
-        *self.counts.entry(key).or_insert(0) += 1;
-        if group < DROP_BASE {
-            let e = entity as usize;
-            if self.groups.len() <= e {
-                self.groups.resize(e + 1, NO_GROUP);
-            }
-            if self.groups[e] == NO_GROUP {
-                self.groups[e] = group as u32;
-            }
+        let slot = self.counts.entry(key).or_insert((0, NO_GROUP));
+        slot.0 += 1;
+        // The group the pair's own records give (the first one seen).
+        if slot.1 == NO_GROUP && group < DROP_BASE {
+            slot.1 = group as u32;
         }
     }
 
     fn finish(self) -> RowGroupPairs {
         RowGroupPairs {
             entities: self.interner.names,
-            groups: self.groups,
             pairs: self
                 .counts
                 .into_iter()
-                .map(|(key, count)| ((key >> 32) as u32, Ipv4Addr::from(key as u32), count))
+                .map(|(key, (count, group))| {
+                    (
+                        (key >> 32) as u32,
+                        Ipv4Addr::from(key as u32),
+                        count,
+                        group,
+                    )
+                })
                 .collect(),
             stats: self.stats,
         }
@@ -1396,9 +1397,8 @@ impl RowGroupState {
 #[derive(Debug, Default)]
 pub struct RowGroupPairs {
     entities: Vec<Box<str>>,
-    /// Per entity index, its group's index into `entities` (or [`NO_GROUP`]).
-    groups: Vec<u32>,
-    pairs: Vec<(u32, Ipv4Addr, u64)>,
+    /// (entity, address, count, group), entity and group as indices into `entities`.
+    pairs: Vec<(u32, Ipv4Addr, u64, u32)>,
     stats: ExtractStats,
 }
 
@@ -1407,8 +1407,6 @@ pub struct RowGroupPairs {
 pub struct PairAccumulator {
     entity_ids: hashbrown::HashMap<Arc<str>, u32>,
     entities: Vec<Arc<str>>,
-    /// Per entity id, its group's id (or [`NO_GROUP`]).
-    groups: Vec<u32>,
     counts: PackedMap,
     stats: ExtractStats,
     max_examples: usize,
@@ -1437,21 +1435,13 @@ impl PairAccumulator {
                 id
             })
             .collect();
-        for (local, &group) in part.groups.iter().enumerate() {
-            if group == NO_GROUP {
-                continue;
-            }
-            let (e, g) = (ids[local] as usize, ids[group as usize]);
-            if self.groups.len() <= e {
-                self.groups.resize(e + 1, NO_GROUP);
-            }
-            if self.groups[e] == NO_GROUP {
-                self.groups[e] = g;
-            }
-        }
-        for (local, ip, count) in part.pairs {
+        for (local, ip, count, group) in part.pairs {
             let key = (u64::from(ids[local as usize]) << 32) | u64::from(u32::from(ip));
-            *self.counts.entry(key).or_insert(0) += count;
+            let slot = self.counts.entry(key).or_insert((0, NO_GROUP));
+            slot.0 += count;
+            if slot.1 == NO_GROUP && group != NO_GROUP {
+                slot.1 = ids[group as usize];
+            }
         }
         self.stats.merge(part.stats, self.max_examples);
     }
@@ -1466,18 +1456,11 @@ impl PairAccumulator {
         let mut pairs: Vec<Pair> = self
             .counts
             .into_iter()
-            .map(|(key, count)| {
-                let e = (key >> 32) as usize;
-                Pair {
-                    entity: self.entities[e].clone(),
-                    ip: Ipv4Addr::from(key as u32),
-                    count,
-                    group: self
-                        .groups
-                        .get(e)
-                        .filter(|g| **g != NO_GROUP)
-                        .map(|g| self.entities[*g as usize].clone()),
-                }
+            .map(|(key, (count, group))| Pair {
+                entity: self.entities[(key >> 32) as usize].clone(),
+                ip: Ipv4Addr::from(key as u32),
+                count,
+                group: (group != NO_GROUP).then(|| self.entities[group as usize].clone()),
             })
             .collect();
         pairs.sort_unstable_by(|a, b| (&a.entity, a.ip).cmp(&(&b.entity, b.ip)));
