@@ -403,8 +403,9 @@ async fn prepare_athena_equals_reading_the_lake() {
                         "i-0edge0000000000b,10.1.2.7",
                         "i-0edge0000000000d,10.3.3.3",
                     ],
-                    // The edge records carry no ports, flags or direction: undecided.
-                    "initiator" => &[],
+                    // The edge flow records carry no ports, flags or direction: undecided; the
+                    // Route 53 answers are the querying instance's, as with peer.
+                    "initiator" => &["i-0edge0000000000d,10.0.0.1", "i-0edge0000000000d,10.0.0.2"],
                     _ => &[
                         "i-0edge00000000001,10.1.2.3",
                         "i-0edge00000000001,10.1.2.4",

@@ -238,53 +238,26 @@ impl PairsQuery {
                     Dedup::Day => "''",
                 };
                 for slot in slots(source, self.pairing) {
-                    let entities = |entity: &str, group: Option<String>| match group {
-                        None => (entity.to_string(), String::new()),
-                        // The group rides on a kept instance only, as the extractor keeps it.
-                        Some(group) => (
-                            "e.entity".to_string(),
-                            format!(
-                                "\n  CROSS JOIN UNNEST(ARRAY[{entity}, CASE WHEN {kept} THEN {group} END]) AS e (entity)",
-                                kept = safe_entity(entity),
-                            ),
-                        ),
+                    let no_group = || "CAST(NULL AS varchar)".to_string();
+                    let group_of = |entity: &str| {
+                        group_column(entity, source, self.group_by).unwrap_or_else(no_group)
                     };
                     branches.push(match slot {
-                        Slot::Field { entity, ip } => {
-                            let (entity_col, unnest) =
-                                entities(entity, group_column(entity, source, self.group_by));
-                            format!(
-                                "  SELECT {object} AS object, {day} AS day, {entity_col} AS entity, {ip} AS ip\n  FROM {table}{unnest}\n  WHERE {filter}"
-                            )
-                        }
+                        Slot::Field { entity, ip } => format!(
+                            "  SELECT {object} AS object, {day} AS day, {entity} AS entity, {grp} AS grp, {ip} AS ip\n  FROM {table}\n  WHERE {filter}",
+                            grp = group_of(entity),
+                        ),
                         // A/AAAA answers only; AAAA can carry an IPv4-mapped address.
-                        Slot::Answers { entity } => {
-                            let (entity_col, unnest) =
-                                entities(entity, group_column(entity, source, self.group_by));
-                            format!(
-                                "  SELECT {object} AS object, {day} AS day, {entity_col} AS entity, a.rdata AS ip\n  FROM {table}\n  CROSS JOIN UNNEST(transform(filter(answers, x -> upper(x.type) IN ('A', 'AAAA')), x -> x.rdata)) AS a (rdata){unnest}\n  WHERE {filter}"
-                            )
-                        }
-                        Slot::Initiator => {
-                            let group = |side: &str| {
-                                group_column(
-                                    if side == "src" { SRC_UID } else { DST_UID },
-                                    source,
-                                    self.group_by,
-                                )
-                                .unwrap_or_else(|| "CAST(NULL AS varchar)".to_string())
-                            };
-                            let (entity_col, unnest) = entities(
-                                "i.entity",
-                                (self.group_by != GroupBy::None).then(|| "i.grp".to_string()),
-                            );
-                            format!(
-                                "  SELECT object, day, {entity_col} AS entity, i.ip AS ip\n  FROM (\n    SELECT object, day,\n      CASE side WHEN 1 THEN src_uid WHEN 2 THEN dst_uid END AS entity,\n      CASE side WHEN 1 THEN src_grp WHEN 2 THEN dst_grp END AS grp,\n      CASE side WHEN 1 THEN dst_ip WHEN 2 THEN src_ip END AS ip\n    FROM (\n      SELECT {object} AS object, {day} AS day, {SRC_UID} AS src_uid, {DST_UID} AS dst_uid,\n        src_endpoint.ip AS src_ip, dst_endpoint.ip AS dst_ip,\n        {src_grp} AS src_grp, {dst_grp} AS dst_grp,\n        {side} AS side\n      FROM {table}\n      WHERE {filter}\n    ) AS flows\n  ) AS i{unnest}",
-                                src_grp = group("src"),
-                                dst_grp = group("dst"),
-                                side = initiator_side(),
-                            )
-                        }
+                        Slot::Answers { entity } => format!(
+                            "  SELECT {object} AS object, {day} AS day, {entity} AS entity, {grp} AS grp, a.rdata AS ip\n  FROM {table}\n  CROSS JOIN UNNEST(transform(filter(answers, x -> upper(x.type) IN ('A', 'AAAA')), x -> x.rdata)) AS a (rdata)\n  WHERE {filter}",
+                            grp = group_of(entity),
+                        ),
+                        Slot::Initiator => format!(
+                            "  SELECT object, day,\n    CASE side WHEN 1 THEN src_uid WHEN 2 THEN dst_uid END AS entity,\n    CASE side WHEN 1 THEN src_grp WHEN 2 THEN dst_grp END AS grp,\n    CASE side WHEN 1 THEN dst_ip WHEN 2 THEN src_ip END AS ip\n  FROM (\n    SELECT {object} AS object, {day} AS day, {SRC_UID} AS src_uid, {DST_UID} AS dst_uid,\n      src_endpoint.ip AS src_ip, dst_endpoint.ip AS dst_ip,\n      {src_grp} AS src_grp, {dst_grp} AS dst_grp,\n      {side} AS side\n    FROM {table}\n    WHERE {filter}\n  ) AS flows",
+                            src_grp = group_of(SRC_UID),
+                            dst_grp = group_of(DST_UID),
+                            side = initiator_side(),
+                        ),
                     });
                 }
             }
@@ -299,25 +272,40 @@ impl PairsQuery {
         let in_range = |i: usize| format!("TRY_CAST(split_part(ip, '.', {i}) AS integer) <= 255");
         Ok(format!(
             // Nested subqueries, not WITH: Athena documents UNLOAD over a SELECT statement.
+            // A pair's group is the smallest one its rows give (as the extractor keeps it),
+            // and rides on a kept instance only; each becomes a row of its own.
             r#"SELECT entity, ip, day FROM (
-  SELECT DISTINCT object, day, entity,
-    {o1} || '.' || {o2} || '.' || {o3} || '.' || {o4} AS ip
+  SELECT DISTINCT object, day, e.entity AS entity, ip
   FROM (
-    SELECT object, day, entity,
-      CASE WHEN regexp_like(ip, '{mapped}') THEN regexp_extract(ip, '{QUAD}', 0) ELSE ip END AS ip
+    SELECT object, day, entity, ip, min(grp) AS grp
     FROM (
-      SELECT object, day, trim(entity) AS entity, lower(trim(ip)) AS ip
+      SELECT object, day, entity, grp,
+        {o1} || '.' || {o2} || '.' || {o3} || '.' || {o4} AS ip
       FROM (
+        SELECT object, day, entity, grp,
+          CASE WHEN regexp_like(ip, '{mapped}') THEN regexp_extract(ip, '{QUAD}', 0) ELSE ip END AS ip
+        FROM (
+          SELECT object, day, trim(entity) AS entity,
+            CASE WHEN trim(grp) NOT IN ('', '-') THEN trim(grp) END AS grp,
+            lower(trim(ip)) AS ip
+          FROM (
 {raw}
-      ) AS raw
-      WHERE entity IS NOT NULL AND ip IS NOT NULL
-    ) AS trimmed
-    WHERE entity NOT IN ('', '-')
-      AND strpos(entity, ',') = 0 AND strpos(entity, '"') = 0
-      AND strpos(entity, chr(10)) = 0 AND strpos(entity, chr(13)) = 0
-  ) AS mapped
-  WHERE regexp_like(ip, '\A{QUAD}\z')
-    AND {r1} AND {r2} AND {r3} AND {r4}
+          ) AS raw
+          WHERE entity IS NOT NULL AND ip IS NOT NULL
+        ) AS trimmed
+        WHERE entity NOT IN ('', '-')
+          AND strpos(entity, ',') = 0 AND strpos(entity, '"') = 0
+          AND strpos(entity, chr(10)) = 0 AND strpos(entity, chr(13)) = 0
+      ) AS mapped
+      WHERE regexp_like(ip, '\A{QUAD}\z')
+        AND {r1} AND {r2} AND {r3} AND {r4}
+    ) AS normalised
+    GROUP BY object, day, entity, ip
+  ) AS grouped
+  CROSS JOIN UNNEST(ARRAY[entity, grp]) AS e (entity)
+  WHERE e.entity IS NOT NULL
+    AND strpos(e.entity, ',') = 0 AND strpos(e.entity, '"') = 0
+    AND strpos(e.entity, chr(10)) = 0 AND strpos(e.entity, chr(13)) = 0
 ) AS pairs"#,
             raw = branches.join("\n  UNION ALL\n"),
             mapped = mapped_pattern(),
@@ -404,13 +392,6 @@ fn group_column(entity: &str, source: &Source, by: GroupBy) -> Option<String> {
         }
         (GroupBy::Subnet, _) => Some(format!("{endpoint}.subnet_uid")),
     }
-}
-
-/// Whether an entity expression is one the extractor keeps (and so its group with it).
-fn safe_entity(entity: &str) -> String {
-    format!(
-        "trim({entity}) NOT IN ('', '-') AND strpos({entity}, ',') = 0 AND strpos({entity}, '\"') = 0 AND strpos({entity}, chr(10)) = 0 AND strpos({entity}, chr(13)) = 0"
-    )
 }
 
 /// [`crate::pairing::initiator`] as SQL over one flow record: 1 the source, 2 the destination,
@@ -649,10 +630,42 @@ mod tests {
             .unwrap()
         };
         let peer = select(Source::VpcFlow, Pairing::Peer);
-        assert!(peer.contains("src_endpoint.instance_uid AS entity, dst_endpoint.ip AS ip"));
-        assert!(peer.contains("dst_endpoint.instance_uid AS entity, src_endpoint.ip AS ip"));
+        let none = "CAST(NULL AS varchar) AS grp";
+        assert!(peer.contains(&format!(
+            "src_endpoint.instance_uid AS entity, {none}, dst_endpoint.ip AS ip"
+        )));
+        assert!(peer.contains(&format!(
+            "dst_endpoint.instance_uid AS entity, {none}, src_endpoint.ip AS ip"
+        )));
         let endpoint = select(Source::VpcFlow, Pairing::Endpoint);
-        assert!(endpoint.contains("dst_endpoint.instance_uid AS entity, dst_endpoint.ip AS ip"));
+        assert!(endpoint.contains(&format!(
+            "dst_endpoint.instance_uid AS entity, {none}, dst_endpoint.ip AS ip"
+        )));
+        // Who initiated, with the initiating side's subnet as its group.
+        let initiator = PairsQuery {
+            tables: tables(),
+            sources: vec![Source::VpcFlow, Source::Route53],
+            versions: vec![SourceVersion::V1],
+            filter: filter(),
+            pairing: Pairing::Initiator,
+            group_by: GroupBy::Subnet,
+            dedup: Dedup::Object,
+        }
+        .select()
+        .unwrap();
+        for part in [
+            "src_endpoint.subnet_uid AS src_grp",
+            "dst_endpoint.subnet_uid AS dst_grp",
+            "mod(floor(connection_info.tcp_flags / 2), 2) = 1",
+            "CASE side WHEN 1 THEN dst_ip WHEN 2 THEN src_ip END AS ip",
+            "connection_info.direction_id IN (1, 2) THEN 1",
+            // Route 53 records have no subnet: their VPC.
+            "src_endpoint.vpc_uid AS grp",
+            "min(grp) AS grp",
+            "UNNEST(ARRAY[entity, grp])",
+        ] {
+            assert!(initiator.contains(part), "{part}:\n{initiator}");
+        }
         let dns = select(Source::Route53, Pairing::Endpoint);
         assert_eq!(dns.matches("UNION ALL").count(), 0);
         assert!(select(Source::Route53, Pairing::Peer).contains("UNNEST(transform(filter(answers"));

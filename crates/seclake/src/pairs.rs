@@ -183,8 +183,8 @@ pub struct Pair {
     pub entity: Arc<str>,
     pub ip: Ipv4Addr,
     pub count: u64,
-    /// The entity's group ([`GroupBy`]: its subnet or VPC, the first the pair's records give),
-    /// when known.
+    /// The entity's group ([`GroupBy`]: its subnet or VPC as the pair's records give it; of
+    /// several, the smallest), when known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub group: Option<Arc<str>>,
 }
@@ -1367,9 +1367,14 @@ impl RowGroupState {
         let key = (entity << 32) | (ip & 0xFFFF_FFFF);
         let slot = self.counts.entry(key).or_insert((0, NO_GROUP));
         slot.0 += 1;
-        // The group the pair's own records give (the first one seen).
-        if slot.1 == NO_GROUP && group < DROP_BASE {
-            slot.1 = group as u32;
+        // The group the pair's own records give; of several, the smallest name (so the Athena
+        // SQL, `min(grp)`, picks the same one).
+        if group < DROP_BASE {
+            let g = group as u32;
+            let names = &self.interner.names;
+            if slot.1 == NO_GROUP || (slot.1 != g && names[g as usize] < names[slot.1 as usize]) {
+                slot.1 = g;
+            }
         }
     }
 
@@ -1380,12 +1385,7 @@ impl RowGroupState {
                 .counts
                 .into_iter()
                 .map(|(key, (count, group))| {
-                    (
-                        (key >> 32) as u32,
-                        Ipv4Addr::from(key as u32),
-                        count,
-                        group,
-                    )
+                    ((key >> 32) as u32, Ipv4Addr::from(key as u32), count, group)
                 })
                 .collect(),
             stats: self.stats,
@@ -1439,8 +1439,13 @@ impl PairAccumulator {
             let key = (u64::from(ids[local as usize]) << 32) | u64::from(u32::from(ip));
             let slot = self.counts.entry(key).or_insert((0, NO_GROUP));
             slot.0 += count;
-            if slot.1 == NO_GROUP && group != NO_GROUP {
-                slot.1 = ids[group as usize];
+            if group != NO_GROUP {
+                let g = ids[group as usize];
+                if slot.1 == NO_GROUP
+                    || (slot.1 != g && self.entities[g as usize] < self.entities[slot.1 as usize])
+                {
+                    slot.1 = g;
+                }
             }
         }
         self.stats.merge(part.stats, self.max_examples);
