@@ -168,25 +168,10 @@ fn realistic_is_deterministic() {
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     simulate(&cfg, a.path()).unwrap();
     simulate(&cfg, b.path()).unwrap();
-    let files = |root: &Path| {
-        let mut out = BTreeMap::new();
-        let mut stack = vec![root.to_path_buf()];
-        while let Some(dir) = stack.pop() {
-            for entry in std::fs::read_dir(&dir).unwrap() {
-                let p = entry.unwrap().path();
-                if p.is_dir() {
-                    stack.push(p);
-                } else {
-                    out.insert(
-                        p.strip_prefix(root).unwrap().to_path_buf(),
-                        std::fs::read(&p).unwrap(),
-                    );
-                }
-            }
-        }
-        out
-    };
-    let (fa, fb) = (files(a.path()), files(b.path()));
+    let (fa, fb) = (
+        super::tests::files_under(a.path()),
+        super::tests::files_under(b.path()),
+    );
     assert!(fa.contains_key(Path::new("groups.csv")));
     assert_eq!(fa.keys().collect::<Vec<_>>(), fb.keys().collect::<Vec<_>>());
     for (name, bytes) in &fa {

@@ -404,23 +404,7 @@ fn simulation_is_deterministic() {
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     simulate(&cfg, a.path()).unwrap();
     simulate(&cfg, b.path()).unwrap();
-    let files = |root: &Path| {
-        let mut out = BTreeMap::new();
-        let mut stack = vec![root.to_path_buf()];
-        while let Some(dir) = stack.pop() {
-            for entry in std::fs::read_dir(&dir).unwrap() {
-                let p = entry.unwrap().path();
-                if p.is_dir() {
-                    stack.push(p);
-                } else {
-                    let rel = p.strip_prefix(root).unwrap().to_path_buf();
-                    out.insert(rel, std::fs::read(&p).unwrap());
-                }
-            }
-        }
-        out
-    };
-    let (fa, fb) = (files(a.path()), files(b.path()));
+    let (fa, fb) = (files_under(a.path()), files_under(b.path()));
     assert_eq!(fa.keys().collect::<Vec<_>>(), fb.keys().collect::<Vec<_>>());
     assert!(fa.len() > 10);
     for (name, bytes) in &fa {
@@ -664,4 +648,22 @@ fn config_validation() {
         "2.0".parse::<VersionPlan>().unwrap(),
         VersionPlan::Only(SourceVersion::V2)
     );
+}
+
+/// Every file below `root` (relative path -> bytes), for byte-for-byte comparisons of lakes.
+pub(super) fn files_under(root: &Path) -> BTreeMap<std::path::PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let p = entry.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(root).unwrap().to_path_buf();
+                out.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
 }
