@@ -111,8 +111,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         bail!("--normal-days must be at least 1");
     }
     let data = read_pairs(&args.normal, false)?;
-    let mut normal: Vec<(String, Ipv4Addr)> =
-        data.pairs().map(|(e, ip)| (e.to_string(), ip)).collect();
+    let normal: Vec<(String, Ipv4Addr)> = data.pairs().map(|(e, ip)| (e.to_string(), ip)).collect();
     if normal.is_empty() {
         bail!("{} has no pairs", args.normal);
     }
@@ -130,7 +129,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .chain(&shuffled)
         .map(|(e, ip)| (e.as_str(), *ip))
         .collect();
-    let scores: Vec<f64> = match (&args.model, &args.endpoint) {
+    // With a model file, also whether each pair's entity was trained on.
+    let (scores, seen): (Vec<f64>, Option<Vec<bool>>) = match (&args.model, &args.endpoint) {
         (Some(path), _) => {
             let model = Model::load(path).with_context(|| format!("loading {}", path.display()))?;
             let unseen = entities.iter().filter(|e| !model.is_seen(e)).count();
@@ -143,34 +143,33 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     args.normal
                 );
             }
-            model
-                .score_pairs(&all)
-                .iter()
-                .map(|s| s.dot_product)
-                .collect()
+            let scored = model.score_pairs(&all);
+            (
+                scored.iter().map(|s| s.dot_product).collect(),
+                Some(scored.iter().map(|s| s.entity_seen).collect()),
+            )
         }
-        (None, Some(name)) => score_endpoint(name, &all, 5 * 1024 * 1024 - 1, 50_000, 4)?,
+        (None, Some(name)) => (
+            score_endpoint(name, &all, 5 * 1024 * 1024 - 1, 50_000, 4)?,
+            None,
+        ),
         (None, None) => bail!("give --model FILE or --endpoint NAME"),
     };
     let (n, r) = (normal.len(), random.len());
     let (normal_all, rest) = scores.split_at(n);
     let (random_s, shuffled_s) = rest.split_at(r);
-    let kept: Vec<f64> = match &args.model {
-        Some(path) => {
-            let model = Model::load(path).with_context(|| format!("loading {}", path.display()))?;
-            normal
-                .iter()
-                .zip(normal_all)
-                .filter(|((e, _), _)| model.is_seen(e))
-                .map(|(_, s)| *s)
-                .collect()
-        }
+    let kept: Vec<f64> = match &seen {
+        Some(seen) => normal_all
+            .iter()
+            .zip(seen)
+            .filter(|(_, known)| **known)
+            .map(|(s, _)| *s)
+            .collect(),
         None => normal_all.to_vec(),
     };
     if kept.is_empty() {
         bail!("no pair of {} has an entity the model knows", args.normal);
     }
-    normal.clear();
     let normal_s = &kept[..];
     let n = normal_s.len();
 

@@ -342,7 +342,6 @@ pub fn pipeline(args: &Args, sink: &LogSink) -> anyhow::Result<Outcome> {
         normal_scores.len()
     );
     lap("calibrate", &mut stages);
-    let model = ipinsights::Model::load(&model_path)?;
 
     // The attack days through the Lambda's handler, announced by their SQS events.
     let days: BTreeSet<&String> = scored_days.iter().collect();
@@ -369,7 +368,8 @@ pub fn pipeline(args: &Args, sink: &LogSink) -> anyhow::Result<Outcome> {
     let deps = Deps::new(
         config,
         ObjectReader::mirror(&lake),
-        Scorer::Embedded(EmbeddedScorer::from_model(model, unused_s3())),
+        // The same model in memory: the handler scores as calibration did.
+        calibration_scorer,
     );
     let mut metrics = Metrics::default();
     let mut retries = 0usize;
