@@ -152,6 +152,7 @@ mod tests {
             ip: Ipv4Addr::new(10, 0, 0, 1),
             count: 1,
             group: group.map(Arc::from),
+            facts: Default::default(),
         }
     }
 

@@ -6,6 +6,7 @@
 //! [`simulate`] writes a local lake with the physical layout of AWS's own objects.
 
 pub mod athena;
+pub mod evidence;
 pub mod findings;
 pub mod groups;
 pub mod ipv4;
@@ -27,7 +28,7 @@ pub use object::{
     ObjectLocation, ObjectReader, ReadOptions, S3Reader, extract_bytes, extract_local, s3_client,
 };
 pub use pairs::{
-    DropReason, ExtractError, ExtractOptions, ExtractStats, GroupBy, Pair, PairExtractor, PairSet,
-    Pairing,
+    DropReason, ExtractError, ExtractOptions, ExtractStats, GroupBy, Pair, PairExtractor, PairFacts,
+    PairSet, Pairing,
 };
 pub use source::{Source, SourceVersion};

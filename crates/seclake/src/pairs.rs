@@ -29,6 +29,8 @@ use parquet::file::metadata::ParquetMetaData;
 use parquet::file::reader::ChunkReader;
 use serde::Serialize;
 
+use crate::evidence::FactsAcc;
+pub use crate::evidence::PairFacts;
 use crate::ipv4::{IpClass, classify};
 pub use crate::pairing::GroupBy;
 pub use crate::pairing::Pairing;
@@ -178,7 +180,10 @@ impl ExtractStats {
 }
 
 /// One distinct pair and how often it occurred in the object.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+///
+/// Equality, order and hash are those of (entity, address, count, group): the [`PairFacts`]
+/// are evidence for findings, not part of what the pair is.
+#[derive(Debug, Clone, Serialize)]
 pub struct Pair {
     pub entity: Arc<str>,
     pub ip: Ipv4Addr,
@@ -187,6 +192,52 @@ pub struct Pair {
     /// several, the smallest), when known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub group: Option<Arc<str>>,
+    /// When the pair was seen and one representative record.
+    #[serde(skip)]
+    pub facts: PairFacts,
+}
+
+impl Pair {
+    /// A pair without facts (tests, rows read back from training files).
+    pub fn new(entity: impl Into<Arc<str>>, ip: Ipv4Addr, count: u64) -> Self {
+        Pair {
+            entity: entity.into(),
+            ip,
+            count,
+            group: None,
+            facts: PairFacts::default(),
+        }
+    }
+
+    fn identity(&self) -> (&Arc<str>, Ipv4Addr, u64, &Option<Arc<str>>) {
+        (&self.entity, self.ip, self.count, &self.group)
+    }
+}
+
+impl PartialEq for Pair {
+    fn eq(&self, other: &Self) -> bool {
+        self.identity() == other.identity()
+    }
+}
+
+impl Eq for Pair {}
+
+impl std::hash::Hash for Pair {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.identity().hash(state);
+    }
+}
+
+impl PartialOrd for Pair {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Pair {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.identity().cmp(&other.identity())
+    }
 }
 
 /// The distinct pairs of an object (sorted by entity, then address) and the statistics.
@@ -199,26 +250,33 @@ pub struct PairSet {
 impl PairSet {
     /// Adds another object's pairs and statistics (for summaries over several objects).
     pub fn merge(&mut self, other: PairSet) {
-        type Merged = std::collections::HashMap<(Arc<str>, Ipv4Addr), (u64, Option<Arc<str>>)>;
+        type Merged =
+            std::collections::HashMap<(Arc<str>, Ipv4Addr), (u64, Option<Arc<str>>, PairFacts)>;
         let mut counts: Merged = self
             .pairs
             .drain(..)
-            .map(|p| ((p.entity, p.ip), (p.count, p.group)))
+            .map(|p| ((p.entity, p.ip), (p.count, p.group, p.facts)))
             .collect();
         for p in other.pairs {
-            let entry = counts.entry((p.entity, p.ip)).or_insert((0, None));
+            let entry = counts.entry((p.entity, p.ip)).or_insert((
+                0,
+                None,
+                PairFacts::default(),
+            ));
             entry.0 += p.count;
             if entry.1.is_none() {
                 entry.1 = p.group;
             }
+            entry.2.merge(&p.facts);
         }
         self.pairs = counts
             .into_iter()
-            .map(|((entity, ip), (count, group))| Pair {
+            .map(|((entity, ip), (count, group, facts))| Pair {
                 entity,
                 ip,
                 count,
                 group,
+                facts,
             })
             .collect();
         self.pairs
@@ -334,6 +392,8 @@ enum Leaf {
     DstSubnet,
     SrcVpc,
     DstVpc,
+    /// The record's `time` (ms since the epoch): for findings, never for pairing.
+    Time,
 }
 
 /// What a leaf holds, which decides how it is decoded.
@@ -349,6 +409,7 @@ impl Leaf {
         match self {
             Leaf::AnswerRdata => "answers[].rdata",
             Leaf::AnswerType => "answers[].type",
+            Leaf::Time => "time",
             other => match other.struct_path() {
                 Some(("src_endpoint", "instance_uid")) => "src_endpoint.instance_uid",
                 Some(("src_endpoint", "ip")) => "src_endpoint.ip",
@@ -370,9 +431,12 @@ impl Leaf {
     fn kind(self) -> LeafKind {
         match self {
             Leaf::SrcIp | Leaf::DstIp | Leaf::AnswerRdata => LeafKind::Ip,
-            Leaf::SrcPort | Leaf::DstPort | Leaf::Protocol | Leaf::TcpFlags | Leaf::Direction => {
-                LeafKind::Int
-            }
+            Leaf::SrcPort
+            | Leaf::DstPort
+            | Leaf::Protocol
+            | Leaf::TcpFlags
+            | Leaf::Direction
+            | Leaf::Time => LeafKind::Int,
             _ => LeafKind::Entity,
         }
     }
@@ -400,6 +464,7 @@ impl Leaf {
         match self {
             Leaf::AnswerRdata => listed("answers", "rdata"),
             Leaf::AnswerType => listed("answers", "type"),
+            Leaf::Time => parts.len() == 1 && parts[0] == "time",
             other => other
                 .struct_path()
                 .is_some_and(|(a, b)| parts.len() == 2 && parts[0] == a && parts[1] == b),
@@ -422,7 +487,7 @@ impl Leaf {
             Leaf::DstSubnet => Some(("dst_endpoint", "subnet_uid")),
             Leaf::SrcVpc => Some(("src_endpoint", "vpc_uid")),
             Leaf::DstVpc => Some(("dst_endpoint", "vpc_uid")),
-            Leaf::AnswerRdata | Leaf::AnswerType => None,
+            Leaf::AnswerRdata | Leaf::AnswerType | Leaf::Time => None,
         }
     }
 
@@ -588,6 +653,7 @@ impl PairExtractor {
                 }
             }
         }
+        wanted.push(Leaf::Time);
 
         let descr = metadata.file_metadata().schema_descr_ptr();
         let mut leaf_columns = Vec::new();
@@ -734,10 +800,14 @@ impl PairExtractor {
         state.stats.rows += rows as u64;
         // Codes of every present plain leaf for this batch.
         for (pos, leaf) in self.present.iter().enumerate() {
-            let Some((parent, child)) = leaf.struct_path() else {
-                continue;
+            let (array, nulls) = match (leaf, leaf.struct_path()) {
+                (_, Some((parent, child))) => struct_child(batch, parent, child)?,
+                (Leaf::Time, None) => match batch.column_by_name("time") {
+                    Some(array) => (array.clone(), None),
+                    None => continue,
+                },
+                _ => continue,
             };
-            let (array, nulls) = struct_child(batch, parent, child)?;
             let mut codes = std::mem::take(&mut state.codes[pos]);
             match leaf.kind() {
                 LeafKind::Int => int_codes(&array, nulls.as_ref(), &mut codes, leaf)?,
@@ -773,6 +843,9 @@ impl PairExtractor {
                 .find(|(e, _)| *e == entity)
                 .and_then(|(_, g)| column(*g))
         };
+        let int = |c: Option<&[u64]>, row: usize| c.map(|c| c[row]).filter(|v| *v != NULL_INT);
+        let times = column(Leaf::Time);
+        let time = |row: usize| int(times, row).and_then(|t| i64::try_from(t).ok());
         for slot in &self.slots {
             match *slot {
                 Slot::Fields { entity, ip } => {
@@ -783,11 +856,18 @@ impl PairExtractor {
                         let ec = e_codes.map_or(NULL_ENTITY, |c| c[row]);
                         let pc = p_codes.map_or(NULL_IP, |c| c[row]);
                         let gc = g_codes.map_or(NULL_ENTITY, |c| c[row]);
-                        state.candidate(batch, row, (entity, ec), (ip, pc), gc);
+                        let facts = FactsAcc::row(time(row), None, None, None);
+                        state.candidate(batch, row, (entity, ec), (ip, pc), gc, facts);
                     }
                 }
                 Slot::Answers { entity } => {
-                    self.process_answers(batch, column(entity), group_column(entity), state)?;
+                    self.process_answers(
+                        batch,
+                        column(entity),
+                        group_column(entity),
+                        times,
+                        state,
+                    )?;
                 }
                 Slot::Initiator => {
                     let src = Side3::new(column(Leaf::SrcUid), column(Leaf::SrcIp));
@@ -801,16 +881,16 @@ impl PairExtractor {
                         column(Leaf::DstPort),
                         column(Leaf::Direction),
                     ];
-                    let int = |c: Option<&[u64]>, row: usize| {
-                        c.and_then(|c| (c[row] != NULL_INT).then_some(c[row] as i64))
-                    };
+                    let signed = |c: Option<&[u64]>, row: usize| int(c, row).map(|v| v as i64);
+                    // The instance's own address, when it is a usable IPv4 one.
+                    let local = |code: u64| (code < DROP_BASE).then_some(code as u32);
                     for row in 0..rows {
                         let decision = initiator(&FlowFacts {
-                            protocol: int(facts[0], row),
-                            tcp_flags: int(facts[1], row),
-                            src_port: int(facts[2], row),
-                            dst_port: int(facts[3], row),
-                            direction_id: int(facts[4], row),
+                            protocol: signed(facts[0], row),
+                            tcp_flags: signed(facts[1], row),
+                            src_port: signed(facts[2], row),
+                            dst_port: signed(facts[3], row),
+                            direction_id: signed(facts[4], row),
                         });
                         state.stats.initiator.add(decision);
                         match decision {
@@ -824,6 +904,12 @@ impl PairExtractor {
                                 (Leaf::SrcUid, src.entity(row)),
                                 (Leaf::DstIp, dst.ip(row)),
                                 src_group.map_or(NULL_ENTITY, |c| c[row]),
+                                FactsAcc::row(
+                                    time(row),
+                                    local(src.ip(row)),
+                                    int(facts[3], row),
+                                    int(facts[0], row),
+                                ),
                             ),
                             Some((Side::Dst, _)) => state.candidate(
                                 batch,
@@ -831,6 +917,12 @@ impl PairExtractor {
                                 (Leaf::DstUid, dst.entity(row)),
                                 (Leaf::SrcIp, src.ip(row)),
                                 dst_group.map_or(NULL_ENTITY, |c| c[row]),
+                                FactsAcc::row(
+                                    time(row),
+                                    local(dst.ip(row)),
+                                    int(facts[2], row),
+                                    int(facts[0], row),
+                                ),
                             ),
                         }
                     }
@@ -845,6 +937,7 @@ impl PairExtractor {
         batch: &RecordBatch,
         e_codes: Option<&[u64]>,
         g_codes: Option<&[u64]>,
+        times: Option<&[u64]>,
         state: &mut RowGroupState,
     ) -> Result<(), ExtractError> {
         let Some(answers) = batch.column_by_name("answers") else {
@@ -876,7 +969,7 @@ impl PairExtractor {
         let rdata = records.column_by_name("rdata");
         let rtype = records.column_by_name("type");
         let answer_nulls = answers.logical_nulls();
-        let mut candidates: Vec<(u64, u64, u64)> = Vec::new();
+        let mut candidates: Vec<(u64, u64, u64, FactsAcc)> = Vec::new();
         for row in 0..batch.num_rows() {
             if answer_nulls.as_ref().is_some_and(|n| n.is_null(row)) {
                 continue;
@@ -884,6 +977,11 @@ impl PairExtractor {
             let (start, end) = (offsets[row], offsets[row + 1]);
             let ec = e_codes.map_or(NULL_ENTITY, |c| c[row]);
             let gc = g_codes.map_or(NULL_ENTITY, |c| c[row]);
+            let time = times
+                .map(|c| c[row])
+                .filter(|t| *t != NULL_INT)
+                .and_then(|t| i64::try_from(t).ok());
+            let facts = FactsAcc::row(time, None, None, None);
             for j in start..end {
                 let kind = rtype.and_then(|a| string_at(a, j));
                 let is_a = kind.as_deref().is_some_and(|k| k.eq_ignore_ascii_case("A"));
@@ -897,14 +995,14 @@ impl PairExtractor {
                     None => NULL_IP,
                     Some(text) => ip_code(&text),
                 };
-                candidates.push((ec, pc, gc));
+                candidates.push((ec, pc, gc, facts));
             }
         }
-        for (ec, pc, gc) in candidates {
+        for (ec, pc, gc, facts) in candidates {
             state.stats.candidates += 1;
             match drop_reason(ec, pc) {
                 Some(reason) => state.stats.dropped.0[reason.index()] += 1,
-                None => state.keep(ec, pc, gc),
+                None => state.keep(ec, pc, gc, &facts),
             }
         }
         Ok(())
@@ -979,6 +1077,46 @@ fn int_codes(
         fill(a, out);
     } else if let Some(a) = array.as_primitive_opt::<UInt8Type>() {
         fill(a, out);
+    } else if let DataType::Timestamp(unit, _) = array.data_type() {
+        // `time` written as a timestamp rather than plain int64 milliseconds.
+        use arrow_array::types::{
+            TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
+            TimestampSecondType,
+        };
+        use arrow_schema::TimeUnit;
+        let to_ms = |v: i64, per_ms: i64, mul: i64| {
+            u64::try_from(v.saturating_mul(mul) / per_ms).unwrap_or(NULL_INT)
+        };
+        match unit {
+            TimeUnit::Second => out.extend(
+                array
+                    .as_primitive::<TimestampSecondType>()
+                    .values()
+                    .iter()
+                    .map(|v| to_ms(*v, 1, 1000)),
+            ),
+            TimeUnit::Millisecond => out.extend(
+                array
+                    .as_primitive::<TimestampMillisecondType>()
+                    .values()
+                    .iter()
+                    .map(|v| to_ms(*v, 1, 1)),
+            ),
+            TimeUnit::Microsecond => out.extend(
+                array
+                    .as_primitive::<TimestampMicrosecondType>()
+                    .values()
+                    .iter()
+                    .map(|v| to_ms(*v, 1000, 1)),
+            ),
+            TimeUnit::Nanosecond => out.extend(
+                array
+                    .as_primitive::<TimestampNanosecondType>()
+                    .values()
+                    .iter()
+                    .map(|v| to_ms(*v, 1_000_000, 1)),
+            ),
+        }
     } else {
         return Err(ExtractError::WrongColumnType {
             column: leaf.display().to_string(),
@@ -1291,8 +1429,27 @@ impl Hasher for PackedKeyHasher {
     }
 }
 
-/// Packed pair -> (count, group id or [`NO_GROUP`]).
-type PackedMap = hashbrown::HashMap<u64, (u64, u32), BuildHasherDefault<PackedKeyHasher>>;
+/// What is kept per distinct pair while extracting.
+#[derive(Debug, Clone, Copy)]
+struct PairSlot {
+    count: u64,
+    /// Group id, or [`NO_GROUP`].
+    group: u32,
+    facts: FactsAcc,
+}
+
+impl Default for PairSlot {
+    fn default() -> Self {
+        PairSlot {
+            count: 0,
+            group: NO_GROUP,
+            facts: FactsAcc::default(),
+        }
+    }
+}
+
+/// Packed pair -> what is kept of it.
+type PackedMap = hashbrown::HashMap<u64, PairSlot, BuildHasherDefault<PackedKeyHasher>>;
 
 /// No group known for an entity.
 const NO_GROUP: u32 = u32::MAX;
@@ -1331,11 +1488,12 @@ impl RowGroupState {
         (entity_leaf, entity): (Leaf, u64),
         (ip_leaf, ip): (Leaf, u64),
         group: u64,
+        facts: FactsAcc,
     ) {
         self.stats.candidates += 1;
         match drop_reason(entity, ip) {
             Some(reason) => self.drop(batch, row, reason, Some((entity_leaf, ip_leaf))),
-            None => self.keep(entity, ip, group),
+            None => self.keep(entity, ip, group, &facts),
         }
     }
 
@@ -1359,21 +1517,24 @@ impl RowGroupState {
     }
 
     #[inline]
-    fn keep(&mut self, entity: u64, ip: u64, group: u64) {
+    fn keep(&mut self, entity: u64, ip: u64, group: u64, facts: &FactsAcc) {
         if ip & NONCANONICAL != 0 {
             self.stats.ipv4_normalized += 1;
         }
         self.stats.pairs_kept += 1;
         let key = (entity << 32) | (ip & 0xFFFF_FFFF);
-        let slot = self.counts.entry(key).or_insert((0, NO_GROUP));
-        slot.0 += 1;
+        let slot = self.counts.entry(key).or_default();
+        slot.count += 1;
+        slot.facts.absorb(facts);
         // The group the pair's own records give; of several, the smallest name (so the Athena
         // SQL, `min(grp)`, picks the same one).
         if group < DROP_BASE {
             let g = group as u32;
             let names = &self.interner.names;
-            if slot.1 == NO_GROUP || (slot.1 != g && names[g as usize] < names[slot.1 as usize]) {
-                slot.1 = g;
+            if slot.group == NO_GROUP
+                || (slot.group != g && names[g as usize] < names[slot.group as usize])
+            {
+                slot.group = g;
             }
         }
     }
@@ -1384,9 +1545,7 @@ impl RowGroupState {
             pairs: self
                 .counts
                 .into_iter()
-                .map(|(key, (count, group))| {
-                    ((key >> 32) as u32, Ipv4Addr::from(key as u32), count, group)
-                })
+                .map(|(key, slot)| ((key >> 32) as u32, Ipv4Addr::from(key as u32), slot))
                 .collect(),
             stats: self.stats,
         }
@@ -1397,8 +1556,8 @@ impl RowGroupState {
 #[derive(Debug, Default)]
 pub struct RowGroupPairs {
     entities: Vec<Box<str>>,
-    /// (entity, address, count, group), entity and group as indices into `entities`.
-    pairs: Vec<(u32, Ipv4Addr, u64, u32)>,
+    /// (entity, address, what was kept), entity and group as indices into `entities`.
+    pairs: Vec<(u32, Ipv4Addr, PairSlot)>,
     stats: ExtractStats,
 }
 
@@ -1435,16 +1594,18 @@ impl PairAccumulator {
                 id
             })
             .collect();
-        for (local, ip, count, group) in part.pairs {
+        for (local, ip, part_slot) in part.pairs {
             let key = (u64::from(ids[local as usize]) << 32) | u64::from(u32::from(ip));
-            let slot = self.counts.entry(key).or_insert((0, NO_GROUP));
-            slot.0 += count;
-            if group != NO_GROUP {
-                let g = ids[group as usize];
-                if slot.1 == NO_GROUP
-                    || (slot.1 != g && self.entities[g as usize] < self.entities[slot.1 as usize])
+            let slot = self.counts.entry(key).or_default();
+            slot.count += part_slot.count;
+            slot.facts.absorb(&part_slot.facts);
+            if part_slot.group != NO_GROUP {
+                let g = ids[part_slot.group as usize];
+                if slot.group == NO_GROUP
+                    || (slot.group != g
+                        && self.entities[g as usize] < self.entities[slot.group as usize])
                 {
-                    slot.1 = g;
+                    slot.group = g;
                 }
             }
         }
@@ -1461,11 +1622,12 @@ impl PairAccumulator {
         let mut pairs: Vec<Pair> = self
             .counts
             .into_iter()
-            .map(|(key, (count, group))| Pair {
+            .map(|(key, slot)| Pair {
                 entity: self.entities[(key >> 32) as usize].clone(),
                 ip: Ipv4Addr::from(key as u32),
-                count,
-                group: (group != NO_GROUP).then(|| self.entities[group as usize].clone()),
+                count: slot.count,
+                group: (slot.group != NO_GROUP).then(|| self.entities[slot.group as usize].clone()),
+                facts: slot.facts.facts(),
             })
             .collect();
         pairs.sort_unstable_by(|a, b| (&a.entity, a.ip).cmp(&(&b.entity, b.ip)));
@@ -1728,6 +1890,11 @@ mod initiator_tests {
     type Rec<'a> = (End<'a>, End<'a>, (Option<i32>, Option<i32>, Option<i32>));
 
     fn flows<'a>(recs: &[Rec<'a>]) -> Bytes {
+        flows_at(recs, None)
+    }
+
+    /// [`flows`] with a `time` column (ms since the epoch) when `times` is given.
+    fn flows_at<'a>(recs: &[Rec<'a>], times: Option<Vec<i64>>) -> Bytes {
         let side = |pick: &dyn Fn(&Rec<'a>) -> End<'a>| {
             let rows: Vec<_> = recs.iter().map(pick).collect();
             Arc::new(StructArray::from(vec![
@@ -1776,12 +1943,17 @@ mod initiator_tests {
                 int(&|r| r.2.2),
             ),
         ]));
-        let schema = Arc::new(Schema::new(vec![
+        let mut fields = vec![
             Field::new("src_endpoint", src.data_type().clone(), true),
             Field::new("dst_endpoint", dst.data_type().clone(), true),
             Field::new("connection_info", conn.data_type().clone(), true),
-        ]));
-        let batch = RecordBatch::try_new(schema, vec![src, dst, conn]).unwrap();
+        ];
+        let mut columns = vec![src, dst, conn];
+        if let Some(times) = times {
+            fields.push(Field::new("time", DataType::Int64, false));
+            columns.push(Arc::new(arrow_array::Int64Array::from(times)) as ArrayRef);
+        }
+        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap();
         let mut buf = Vec::new();
         let mut w = ArrowWriter::try_new(&mut buf, batch.schema(), None).unwrap();
         w.write(&batch).unwrap();
@@ -1964,5 +2136,38 @@ mod initiator_tests {
         let set = extract(Bytes::from(buf), GroupBy::Subnet);
         assert!(set.pairs.is_empty());
         assert_eq!(set.stats.initiator.undecided, 1);
+    }
+    #[test]
+    fn facts_name_the_earliest_connection_and_the_time_span() {
+        const SYN: Option<i32> = Some(2);
+        const SYN_ACK: Option<i32> = Some(18);
+        let a = (Some("i-a"), "10.0.0.5", Some(40000), Some("subnet-1"));
+        let a_dst = (Some("i-a"), "10.0.0.5", Some(40001), Some("subnet-1"));
+        let web = (None, "203.0.113.9", Some(443), None);
+        let ssh = (None, "203.0.113.9", Some(22), None);
+        let recs = [
+            // SYN out to :443 at t=300, the reply (logged as ingress) at t=100, SYN to :22 at t=200.
+            (a, web, (Some(6), SYN, Some(2))),
+            (ssh, a_dst, (Some(6), SYN_ACK, Some(1))),
+            (a, ssh, (Some(6), SYN, Some(2))),
+        ];
+        let set = extract(flows_at(&recs, Some(vec![300, 100, 200])), GroupBy::Subnet);
+        assert_eq!(set.pairs.len(), 1, "{:?}", set.pairs);
+        let facts = set.pairs[0].facts;
+        assert_eq!(
+            facts,
+            PairFacts {
+                first_ms: Some(100),
+                last_ms: Some(300),
+                local_ip: Some(Ipv4Addr::new(10, 0, 0, 5)),
+                port: Some(22),
+                protocol: Some(6),
+            }
+        );
+        // Without a `time` column the network facts are still there.
+        let set = extract(flows(&recs), GroupBy::Subnet);
+        let facts = set.pairs[0].facts;
+        assert_eq!((facts.first_ms, facts.last_ms), (None, None));
+        assert_eq!((facts.port, facts.protocol), (Some(22), Some(6)));
     }
 }

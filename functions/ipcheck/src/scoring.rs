@@ -136,6 +136,7 @@ impl Scorer {
                         ip: p.ip,
                         count: p.count,
                         group: None,
+                        facts: Default::default(),
                     })
             })
             .collect();
@@ -582,6 +583,7 @@ mod tests {
             ip: ip.parse().unwrap(),
             count: 1,
             group: None,
+            facts: Default::default(),
         }
     }
 

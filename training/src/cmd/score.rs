@@ -134,6 +134,7 @@ pub(crate) fn score_endpoint(
             ip: *ip,
             count: 1,
             group: None,
+            facts: Default::default(),
         })
         .collect();
     let rt = tokio::runtime::Runtime::new()?;
