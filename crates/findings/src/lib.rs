@@ -7,6 +7,12 @@
 //! [`event`] (what is sent) -> [`sink`] (sending, batching, retries); [`labels`] and
 //! [`verdict`] close the loop.
 
+pub mod anomaly;
+pub mod asff;
+pub mod event;
+
+pub use anomaly::{Anomaly, Severity};
+
 /// `GeneratorId` of every finding this tool imports; `ipinsights feedback` filters on it.
 pub const GENERATOR_ID: &str = "seclake-ipinsights/ipcheck";
 
@@ -33,6 +39,13 @@ pub mod product_fields {
     pub const PAIRING: &str = "ipinsights/Pairing";
     pub const OBJECT_KEY: &str = "ipinsights/ObjectKey";
     pub const SOURCE: &str = "ipinsights/Source";
+    /// Records of the pair seen so far, over every object folded into the finding.
+    pub const RECORDS: &str = "ipinsights/Records";
+    /// Objects the anomaly was seen in (a redelivered object is not counted again).
+    pub const OBJECTS: &str = "ipinsights/Objects";
+    /// The account whose records showed the pair (the instance's owner).
+    pub const INSTANCE_ACCOUNT: &str = "ipinsights/InstanceAccount";
+    pub const SEVERITY_MARGIN: &str = "ipinsights/MarginBelowThreshold";
 }
 
 /// The `ProductArn` of findings imported by the account itself (Security Hub's "default"
