@@ -10,6 +10,8 @@
 pub mod anomaly;
 pub mod asff;
 pub mod event;
+pub mod retry;
+pub mod sink;
 
 pub use anomaly::{Anomaly, Severity};
 
