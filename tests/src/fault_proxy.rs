@@ -1,5 +1,6 @@
 //! An HTTP proxy on loopback that answers some requests with an error before passing the rest
-//! to the real server: how the tests inject S3 500s in front of moto.
+//! to the real server: how the tests inject S3 500s, Security Hub throttling or EventBridge
+//! 5xx in front of moto.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -20,8 +21,14 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 pub struct Fault {
     /// Requests whose path contains this fail…
     pub path_contains: String,
-    /// …this many times (from the first), with status 500 and S3's `InternalError`.
+    /// …and, when set, whose header (name, part of its value) matches, as `X-Amz-Target` names
+    /// the operation of JSON-protocol services (`AWSEvents.PutEvents`)…
+    pub header_contains: Option<(String, String)>,
+    /// …this many times (from the first), with status 500 and S3's `InternalError`, unless
+    /// `status` and `body` say otherwise.
     pub times: u64,
+    pub status: Option<u16>,
+    pub body: Option<String>,
     /// Added before every forwarded response (S3's first-byte latency).
     pub first_byte_delay: std::time::Duration,
     /// Response bytes per second of one connection (`None`: as fast as loopback).
@@ -87,15 +94,23 @@ pub async fn start(upstream: &str, fault: Fault) -> FaultProxy {
                             .path_and_query()
                             .map(|p| p.to_string())
                             .unwrap_or_default();
-                        if path.contains(&fault.path_contains)
-                            && failed.fetch_add(1, Ordering::Relaxed) < fault.times
-                        {
-                            let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>InternalError</Code><Message>injected by the test proxy</Message></Error>";
+                        let header_matches = fault.header_contains.as_ref().is_none_or(|(name, part)| {
+                            req.headers()
+                                .get(name.as_str())
+                                .and_then(|v| v.to_str().ok())
+                                .is_some_and(|v| v.contains(part.as_str()))
+                        });
+                        let targeted = path.contains(&fault.path_contains) && header_matches;
+                        if targeted && failed.fetch_add(1, Ordering::Relaxed) < fault.times {
+                            let body = fault.body.clone().unwrap_or_else(|| "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>InternalError</Code><Message>injected by the test proxy</Message></Error>".to_string());
                             let mut resp = Response::new(Full::new(Bytes::from(body)));
-                            *resp.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+                            *resp.status_mut() = fault
+                                .status
+                                .and_then(|s| StatusCode::from_u16(s).ok())
+                                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                             return Ok::<_, Infallible>(resp);
                         }
-                        if path.contains(&fault.path_contains) {
+                        if targeted {
                             failed.fetch_sub(1, Ordering::Relaxed);
                         }
                         forwarded.fetch_add(1, Ordering::Relaxed);

@@ -133,10 +133,20 @@ impl Anomaly {
         })
     }
 
+    /// Whether the pair comes from DNS answers (Route 53 resolver logs).
+    pub fn is_dns(&self) -> bool {
+        self.source.eq_ignore_ascii_case("ROUTE53")
+    }
+
+    /// Whether the instance is known to have opened the connection (or resolved the name).
+    pub fn is_outbound(&self) -> bool {
+        self.pairing == "initiator" || self.is_dns()
+    }
+
     /// Who opened the connection, in words, as the pairing decided it.
     pub fn initiator_text(&self) -> &'static str {
-        match (self.source.as_str(), self.pairing.as_str()) {
-            ("route53", _) => "the instance resolved a name to this address",
+        match (self.is_dns(), self.pairing.as_str()) {
+            (true, _) => "the instance resolved a name to this address",
             (_, "initiator") => "the instance opened the connection",
             (_, "peer") => "the instance and the address exchanged traffic (either side may have opened it)",
             _ => "the address appeared in the instance's records",
@@ -225,7 +235,7 @@ pub(crate) fn example() -> Anomaly {
         threshold: -0.5,
         model: "endpoint ipinsights-prod".into(),
         pairing: "initiator".into(),
-        source: "vpc_flow".into(),
+        source: "VPC_FLOW".into(),
         bucket: "lake".into(),
         key: "ext/VPC_FLOW/1.0/region=us-east-1/accountId=111122223333/eventDay=20261130/x.gz.parquet".into(),
         count: 3,

@@ -222,7 +222,7 @@ pub fn finding(
         .build();
 
     let mut network = Network::builder().destination_ipv4(a.ip.to_string());
-    if a.pairing == "initiator" || a.source == "route53" {
+    if a.is_outbound() {
         network = network.direction(NetworkDirection::Out);
     }
     if let Some(p) = a.protocol_name() {

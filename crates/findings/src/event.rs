@@ -86,7 +86,7 @@ impl<'a> Detail<'a> {
             source: &a.source,
             model: &a.model,
             network: NetworkDetail {
-                direction: (a.pairing == "initiator" || a.source == "route53").then_some("OUT"),
+                direction: (a.is_outbound()).then_some("OUT"),
                 protocol: a.protocol_name(),
                 source_ip: a.local_ip,
                 destination_ip: a.ip,

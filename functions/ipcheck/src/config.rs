@@ -42,6 +42,16 @@ pub struct Config {
     /// Largest InvokeEndpoint request body (`ENDPOINT_MAX_REQUEST_BYTES`, default 4 MiB; the
     /// limit is 6 MiB for the request and for the response, which is about as long).
     pub endpoint_max_request_bytes: usize,
+    /// `SECURITY_HUB`: `true` imports each anomaly as a Security Hub finding (default `false`).
+    pub security_hub: bool,
+    /// `EVENT_BUS_NAME`: an EventBridge bus that gets one event per anomaly.
+    pub event_bus: Option<String>,
+    /// `SUPPRESSIONS_URI`: a suppression rules file (`s3://…` or a path), read once per
+    /// execution environment.
+    pub suppressions_uri: Option<String>,
+    /// `MAX_ANOMALIES_PER_OBJECT`: anomalies logged and sent per object, lowest scores first
+    /// (default 200); the rest are only counted.
+    pub max_anomalies_per_object: usize,
 }
 
 /// A setting that is missing or malformed.
@@ -120,8 +130,43 @@ impl Config {
                 Err("must be at least 1".to_string())
             }
         };
+        let security_hub = match get("SECURITY_HUB").map(|v| v.to_ascii_lowercase()) {
+            None => false,
+            Some(v) if v == "true" || v == "1" || v == "yes" => true,
+            Some(v) if v == "false" || v == "0" || v == "no" => false,
+            Some(v) => {
+                return Err(ConfigError::Invalid {
+                    name: "SECURITY_HUB",
+                    value: v,
+                    why: "must be true or false".into(),
+                });
+            }
+        };
+        let event_bus = get("EVENT_BUS_NAME");
+        if let Some(bus) = &event_bus {
+            let ok = bus.len() <= 1600
+                && bus
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "/._-:".contains(c));
+            if !ok {
+                return Err(ConfigError::Invalid {
+                    name: "EVENT_BUS_NAME",
+                    value: bus.clone(),
+                    why: "must be a bus name or ARN (letters, digits, / . _ - :)".into(),
+                });
+            }
+        }
         Ok(Config {
             scorer,
+            security_hub,
+            event_bus,
+            suppressions_uri: get("SUPPRESSIONS_URI"),
+            max_anomalies_per_object: parse(
+                "MAX_ANOMALIES_PER_OBJECT",
+                get("MAX_ANOMALIES_PER_OBJECT"),
+                200,
+                positive,
+            )?,
             threshold: parse(
                 "ANOMALY_THRESHOLD",
                 get("ANOMALY_THRESHOLD"),
@@ -209,6 +254,10 @@ mod tests {
         assert_eq!(c.trained_entities_uri, None);
         assert_eq!(c.max_object_bytes, 1 << 30);
         assert_eq!(c.endpoint_max_request_bytes, 4 << 20);
+        assert!(!c.security_hub);
+        assert_eq!(c.event_bus, None);
+        assert_eq!(c.suppressions_uri, None);
+        assert_eq!(c.max_anomalies_per_object, 200);
     }
 
     #[test]
@@ -223,8 +272,19 @@ mod tests {
             ("MAX_OBJECT_BYTES", "1000"),
             ("MESSAGE_CONCURRENCY", "2"),
             ("METRICS_NAMESPACE", "X"),
+            ("SECURITY_HUB", "true"),
+            ("EVENT_BUS_NAME", "security-findings"),
+            ("SUPPRESSIONS_URI", "s3://cfg/suppressions.yaml"),
+            ("MAX_ANOMALIES_PER_OBJECT", "50"),
         ])
         .unwrap();
+        assert!(c.security_hub);
+        assert_eq!(c.event_bus.as_deref(), Some("security-findings"));
+        assert_eq!(
+            c.suppressions_uri.as_deref(),
+            Some("s3://cfg/suppressions.yaml")
+        );
+        assert_eq!(c.max_anomalies_per_object, 50);
         assert_eq!(
             c.scorer,
             ScorerConfig::Model {
@@ -262,6 +322,9 @@ mod tests {
             ("MAX_OBJECT_BYTES", "-1"),
             ("MESSAGE_CONCURRENCY", "0"),
             ("ENDPOINT_MAX_REQUEST_BYTES", "99999999"),
+            ("SECURITY_HUB", "maybe"),
+            ("EVENT_BUS_NAME", "bus name with spaces"),
+            ("MAX_ANOMALIES_PER_OBJECT", "0"),
         ] {
             let err = config(&[("ENDPOINT_NAME", "e"), (name, value)]).unwrap_err();
             assert!(err.to_string().starts_with(name), "{err}");

@@ -16,9 +16,20 @@ use tokio::sync::OnceCell;
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use findings::asff::Target;
+use findings::sink::{EventBridgeSink, SecurityHubSink, SinkReport};
+use findings::Anomaly;
+
 use crate::config::Config;
 use crate::records::{self, Metrics, ObjectContext, ObjectSummary};
 use crate::scoring::Scorer;
+
+/// Where anomalies go beside the log: each sink is optional.
+#[derive(Debug, Clone, Default)]
+pub struct Sinks {
+    pub security_hub: Option<SecurityHubSink>,
+    pub events: Option<EventBridgeSink>,
+}
 
 /// Everything the handler needs, built once per execution environment.
 pub struct Deps {
@@ -31,6 +42,7 @@ pub struct Deps {
     groups: OnceCell<Option<Arc<GroupMap>>>,
     /// Reads `GROUPS_URI` from S3.
     s3: Option<aws_sdk_s3::Client>,
+    pub sinks: Sinks,
 }
 
 impl Deps {
@@ -46,7 +58,14 @@ impl Deps {
             read,
             groups: OnceCell::new(),
             s3: None,
+            sinks: Sinks::default(),
         }
+    }
+
+    /// Security Hub and EventBridge, as configured.
+    pub fn with_sinks(mut self, sinks: Sinks) -> Self {
+        self.sinks = sinks;
+        self
     }
 
     /// The client that reads `GROUPS_URI` when it is on S3.
@@ -146,6 +165,8 @@ pub async fn handle_batch(
     deps: &Deps,
 ) -> Result<(SqsBatchResponse, Metrics), lambda_runtime::Error> {
     let deadline = deadline_of(event.context.deadline);
+    let caller = Caller::of_function_arn(&event.context.invoked_function_arn);
+    let caller = &caller;
     let claims: Claims = Mutex::new(HashMap::new());
     let outcomes: Vec<(Option<String>, MessageOutcome, Metrics)> =
         futures::stream::iter(event.payload.records)
@@ -155,7 +176,8 @@ pub async fn handle_batch(
                     tracing::info_span!("message", message_id = id.as_deref().unwrap_or("-"));
                 let claims = &claims;
                 async move {
-                    let (outcome, metrics) = handle_message(&message, deps, deadline, claims).await;
+                    let (outcome, metrics) =
+                        handle_message(&message, deps, deadline, claims, caller).await;
                     (id, outcome, metrics)
                 }
                 .instrument(span)
@@ -183,11 +205,48 @@ pub async fn handle_batch(
     Ok((response, metrics))
 }
 
+/// The account and region the function runs in, from its ARN: where findings are imported.
+#[derive(Debug, Clone, Default)]
+struct Caller {
+    account: Option<String>,
+    region: Option<String>,
+}
+
+impl Caller {
+    fn of_function_arn(arn: &str) -> Caller {
+        // arn:aws:lambda:<region>:<account>:function:<name>
+        let parts: Vec<&str> = arn.split(':').collect();
+        let field = |i: usize| {
+            parts
+                .get(i)
+                .filter(|v| !v.is_empty())
+                .map(|v| v.to_string())
+        };
+        if parts.len() >= 6 && parts[0] == "arn" && parts[2] == "lambda" {
+            Caller {
+                region: field(3),
+                account: field(4),
+            }
+        } else {
+            Caller::default()
+        }
+    }
+
+    /// The import target; outside Lambda (demo, tests) the object's own account and region.
+    fn target(&self, key: &LakeKey) -> Target {
+        Target::new(
+            self.account.as_deref().unwrap_or(&key.account),
+            self.region.as_deref().unwrap_or(&key.region),
+        )
+    }
+}
+
 async fn handle_message(
     message: &SqsMessage,
     deps: &Deps,
     deadline: Instant,
     claims: &Claims,
+    caller: &Caller,
 ) -> (MessageOutcome, Metrics) {
     let message_id = message.message_id.as_deref().unwrap_or("-");
     let mut metrics = Metrics::default();
@@ -220,7 +279,7 @@ async fn handle_message(
         let result = cell
             .get_or_init(|| {
                 first = true;
-                process_object(object, message_id, deps, deadline)
+                process_object(object, message_id, deps, deadline, caller)
             })
             .await
             .clone();
@@ -252,6 +311,7 @@ async fn process_object(
     message_id: &str,
     deps: &Deps,
     deadline: Instant,
+    caller: &Caller,
 ) -> ObjectOutcome {
     let started = std::time::Instant::now();
     let key = match LakeKey::parse(&object.key) {
@@ -353,7 +413,8 @@ async fn process_object(
         endpoint_calls: scored.endpoint_calls,
         ..Default::default()
     };
-    for (pair, score) in set.pairs.iter().zip(&scored.scores) {
+    let mut below: Vec<(usize, f64)> = Vec::new();
+    for (i, score) in scored.scores.iter().enumerate() {
         match score.scope {
             EntityScope::Unseen => {
                 summary.unseen += 1;
@@ -363,20 +424,83 @@ async fn process_object(
             EntityScope::Instance | EntityScope::Unknown => {}
         }
         if score.dot_product < threshold {
-            summary.anomalies += 1;
-            records::anomaly(
-                &ctx,
-                pair,
-                &score.scored_as,
-                score.scope,
-                score.dot_product,
-                threshold,
-            );
+            below.push((i, score.dot_product));
         }
     }
+    summary.anomalies = below.len() as u64;
+    // Lowest scores first: if the cap cuts, it keeps the strongest anomalies.
+    below.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let model = deps.config.scorer.to_string();
+    let pairing = deps.config.pairing.to_string();
+    let mut kept: Vec<Anomaly> = Vec::new();
+    for (i, _) in below {
+        let (pair, score) = (&set.pairs[i], &scored.scores[i]);
+        let anomaly = Anomaly {
+            account: key.account.clone(),
+            region: key.region.clone(),
+            entity: pair.entity.to_string(),
+            ip: pair.ip,
+            group: pair.group.as_deref().map(str::to_string),
+            entity_scope: score.scope.as_str().to_string(),
+            scored_as: score.scored_as.to_string(),
+            score: score.dot_product,
+            threshold,
+            model: model.clone(),
+            pairing: pairing.clone(),
+            source: key.source.to_string(),
+            bucket: object.bucket.clone(),
+            key: object.key.clone(),
+            count: pair.count,
+            first_ms: pair.facts.first_ms,
+            last_ms: pair.facts.last_ms,
+            local_ip: pair.facts.local_ip,
+            port: pair.facts.port,
+            protocol: pair.facts.protocol,
+            event_day: Some(format!(
+                "{:04}-{:02}-{:02}",
+                key.event_day.year(),
+                key.event_day.month(),
+                key.event_day.day()
+            )),
+        };
+        if kept.len() < deps.config.max_anomalies_per_object {
+            kept.push(anomaly);
+        } else {
+            summary.capped += 1;
+        }
+    }
+    if summary.capped > 0 {
+        tracing::warn!(
+            capped = summary.capped,
+            limit = deps.config.max_anomalies_per_object,
+            key = %object.key,
+            "anomaly cap reached: the model or the threshold needs attention"
+        );
+    }
+    for a in &kept {
+        records::anomaly(&ctx, a);
+    }
+    let (hub, events) = send_to_sinks(&deps.sinks, &kept, &caller.target(&key), deadline).await;
+    let mut sink_failure: Option<String> = None;
+    for (name, report) in [("security_hub", &hub), ("eventbridge", &events)] {
+        for (id, code, error) in &report.rejected {
+            records::sink_rejected(&ctx, name, id, code, error);
+        }
+        if let Some((id, why)) = report.failed.first() {
+            sink_failure.get_or_insert(format!(
+                "{name}: {} of {} left undone (first: {id}: {why})",
+                report.failed.len(),
+                report.failed.len() as u64 + report.sent
+            ));
+        }
+        summary.sink_rejected += report.rejected.len() as u64;
+        summary.sink_failed += report.failed.len() as u64;
+    }
+    summary.findings_sent = hub.sent;
+    summary.events_sent = events.sent;
     summary.millis = started.elapsed().as_millis() as u64;
     records::object_scored(&ctx, &set.stats, &summary);
-    ObjectOutcome::Scored(Metrics {
+    let metrics = Metrics {
         objects_scored: 1,
         pairs_scored: set.pairs.len() as u64,
         anomalies: summary.anomalies,
@@ -384,5 +508,51 @@ async fn process_object(
         endpoint_errors: scored.endpoint_errors,
         unseen_pairs: summary.unseen,
         group_scored_pairs: summary.group_scored,
-    })
+        suppressed: summary.suppressed,
+        capped: summary.capped,
+        findings_sent: summary.findings_sent,
+        events_sent: summary.events_sent,
+        sink_rejected: summary.sink_rejected,
+        sink_failures: summary.sink_failed,
+    };
+    if let Some(why) = sink_failure {
+        // The finding ids make the next delivery update what this one sent.
+        records::failed(message_id, &object.bucket, &object.key, "sink_failed", &why);
+        return ObjectOutcome::Failed(Metrics {
+            objects_scored: 0,
+            ..metrics
+        });
+    }
+    ObjectOutcome::Scored(metrics)
+}
+
+/// Sends `anomalies` to the configured sinks, both at once.
+async fn send_to_sinks(
+    sinks: &Sinks,
+    anomalies: &[Anomaly],
+    target: &Target,
+    deadline: Instant,
+) -> (SinkReport, SinkReport) {
+    if anomalies.is_empty() {
+        return (SinkReport::default(), SinkReport::default());
+    }
+    let now_ms = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0)
+    };
+    let hub = async {
+        match &sinks.security_hub {
+            Some(sink) => sink.send(anomalies.to_vec(), target, deadline, now_ms).await,
+            None => SinkReport::default(),
+        }
+    };
+    let events = async {
+        match &sinks.events {
+            Some(sink) => sink.send(anomalies, deadline).await,
+            None => SinkReport::default(),
+        }
+    };
+    futures::join!(hub, events)
 }

@@ -10,6 +10,6 @@ pub mod records;
 pub mod scoring;
 
 pub use config::{Config, ConfigError, ScorerConfig};
-pub use handler::{Deps, handle, handle_batch};
+pub use handler::{Deps, Sinks, handle, handle_batch};
 pub use records::Metrics;
 pub use scoring::{Backoff, EmbeddedScorer, EndpointScorer, Scorer};

@@ -2,8 +2,9 @@
 
 use std::sync::Arc;
 
+use findings::sink::{EventBridgeSink, SecurityHubSink};
 use ipcheck::{
-    Config, Deps, EmbeddedScorer, EndpointScorer, Scorer, ScorerConfig, handle, logging,
+    Config, Deps, EmbeddedScorer, EndpointScorer, Scorer, ScorerConfig, Sinks, handle, logging,
 };
 use lambda_runtime::{LambdaEvent, run, service_fn};
 use seclake::ObjectReader;
@@ -36,8 +37,37 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         }
         ScorerConfig::Model { uri } => Scorer::Embedded(EmbeddedScorer::new(uri, s3.clone())),
     };
-    tracing::info!(scorer = %config.scorer, threshold = config.threshold, pairing = %config.pairing, group_by = %config.group_by, "ipcheck ready");
-    let deps = Arc::new(Deps::new(config, ObjectReader::with_s3(s3.clone()), scorer).with_s3(s3));
+    // Sink retries are ours too, bounded by the invocation's deadline.
+    let sinks = Sinks {
+        security_hub: config.security_hub.then(|| {
+            let conf = aws_sdk_securityhub::config::Builder::from(&sdk)
+                .retry_config(aws_sdk_securityhub::config::retry::RetryConfig::disabled())
+                .build();
+            SecurityHubSink::new(aws_sdk_securityhub::Client::from_conf(conf))
+        }),
+        events: config.event_bus.as_ref().map(|bus| {
+            let conf = aws_sdk_eventbridge::config::Builder::from(&sdk)
+                .retry_config(aws_sdk_eventbridge::config::retry::RetryConfig::disabled())
+                .build();
+            EventBridgeSink::new(aws_sdk_eventbridge::Client::from_conf(conf), bus)
+        }),
+    };
+    tracing::info!(
+        scorer = %config.scorer,
+        threshold = config.threshold,
+        pairing = %config.pairing,
+        group_by = %config.group_by,
+        security_hub = config.security_hub,
+        event_bus = config.event_bus.as_deref().unwrap_or(""),
+        suppressions = config.suppressions_uri.as_deref().unwrap_or(""),
+        max_anomalies_per_object = config.max_anomalies_per_object,
+        "ipcheck ready"
+    );
+    let deps = Arc::new(
+        Deps::new(config, ObjectReader::with_s3(s3.clone()), scorer)
+            .with_s3(s3)
+            .with_sinks(sinks),
+    );
     run(service_fn(move |event: LambdaEvent<_>| {
         let deps = deps.clone();
         async move { handle(event, &deps).await }

@@ -2,7 +2,8 @@
 //! Metric Format lines for dashboards and alarms. Field names are the contract of the saved
 //! queries in `template.yaml`; raw payloads are never logged.
 
-use seclake::{EntityScope, ExtractStats, LakeKey, ObjectRef, Pair};
+use findings::Anomaly;
+use seclake::{ExtractStats, LakeKey, ObjectRef};
 use serde_json::json;
 
 /// The object being reported on.
@@ -13,26 +14,26 @@ pub struct ObjectContext<'a> {
     pub key: &'a LakeKey,
 }
 
-/// A pair below the threshold. `scored_as` is the entity the model scored: the instance, or its
-/// group (`entity_scope` says which) for an instance the model was not trained on.
-pub fn anomaly(
-    ctx: &ObjectContext<'_>,
-    pair: &Pair,
-    scored_as: &str,
-    scope: EntityScope,
-    dot_product: f64,
-    threshold: f64,
-) {
+/// A pair below the threshold, as it is sent to the sinks. `scored_as` is the entity the model
+/// scored: the instance, or its group (`entity_scope` says which) for an instance the model was
+/// not trained on. `finding_id` is the Security Hub finding and EventBridge dedup key.
+pub fn anomaly(ctx: &ObjectContext<'_>, a: &Anomaly) {
+    let severity = a.severity();
     tracing::warn!(
         record = "anomaly",
-        entity = %pair.entity,
-        ip = %pair.ip,
-        group = pair.group.as_deref().unwrap_or(""),
-        entity_scope = scope.as_str(),
-        scored_as,
-        dot_product,
-        threshold,
-        count = pair.count,
+        entity = %a.entity,
+        ip = %a.ip,
+        group = a.group.as_deref().unwrap_or(""),
+        entity_scope = %a.entity_scope,
+        scored_as = %a.scored_as,
+        dot_product = a.score,
+        threshold = a.threshold,
+        severity = severity.label,
+        finding_id = %a.finding_id(),
+        port = a.port.map(i64::from).unwrap_or(-1),
+        protocol = a.protocol.map(i64::from).unwrap_or(-1),
+        first_seen_ms = a.first_ms.unwrap_or(-1),
+        count = a.count,
         source = %ctx.key.source,
         source_version = ctx.key.version_raw.as_deref().unwrap_or(""),
         account = %ctx.key.account,
@@ -44,6 +45,41 @@ pub fn anomaly(
     );
 }
 
+/// An anomaly a suppression rule silenced: not sent anywhere, named here with its rule.
+pub fn suppressed(ctx: &ObjectContext<'_>, a: &Anomaly, rule: &str, owner: &str, reason: &str) {
+    tracing::info!(
+        record = "suppressed",
+        entity = %a.entity,
+        ip = %a.ip,
+        group = a.group.as_deref().unwrap_or(""),
+        dot_product = a.score,
+        port = a.port.map(i64::from).unwrap_or(-1),
+        rule,
+        owner,
+        reason,
+        account = %ctx.key.account,
+        key = %ctx.object.key,
+        message_id = ctx.message_id,
+        "suppressed"
+    );
+}
+
+/// A finding or event a sink refused as malformed: never retried.
+pub fn sink_rejected(ctx: &ObjectContext<'_>, sink: &str, id: &str, code: &str, error: &str) {
+    tracing::error!(
+        record = "rejected",
+        reason = "sink_rejected",
+        sink,
+        finding_id = id,
+        code,
+        error,
+        bucket = %ctx.object.bucket,
+        key = %ctx.object.key,
+        message_id = ctx.message_id,
+        "rejected"
+    );
+}
+
 /// What scoring one object took and found.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ObjectSummary {
@@ -52,6 +88,15 @@ pub struct ObjectSummary {
     pub unseen: u64,
     /// Pairs scored as their group (a new instance of a known group).
     pub group_scored: u64,
+    /// Anomalies a suppression rule silenced.
+    pub suppressed: u64,
+    /// Anomalies over `MAX_ANOMALIES_PER_OBJECT`: counted, not logged or sent.
+    pub capped: u64,
+    pub findings_sent: u64,
+    pub events_sent: u64,
+    /// Findings and events a sink refused (permanent) or left undone (transient).
+    pub sink_rejected: u64,
+    pub sink_failed: u64,
     pub endpoint_calls: u64,
     pub millis: u64,
 }
@@ -69,6 +114,12 @@ pub fn object_scored(ctx: &ObjectContext<'_>, stats: &ExtractStats, summary: &Ob
         anomalies = summary.anomalies,
         unseen_pairs = summary.unseen,
         group_scored_pairs = summary.group_scored,
+        suppressed = summary.suppressed,
+        anomalies_capped = summary.capped,
+        findings_sent = summary.findings_sent,
+        events_sent = summary.events_sent,
+        sink_rejected = summary.sink_rejected,
+        sink_failed = summary.sink_failed,
         initiator = %serde_json::to_string(&stats.initiator).unwrap_or_default(),
         endpoint_calls = summary.endpoint_calls,
         bytes_read = stats.bytes_read,
@@ -135,6 +186,14 @@ pub struct Metrics {
     pub unseen_pairs: u64,
     /// Pairs scored as their group.
     pub group_scored_pairs: u64,
+    pub suppressed: u64,
+    /// Anomalies over the per-object cap (an alarm: the model or threshold needs attention).
+    pub capped: u64,
+    pub findings_sent: u64,
+    pub events_sent: u64,
+    /// Findings or events refused as malformed, or left undone after retries.
+    pub sink_rejected: u64,
+    pub sink_failures: u64,
 }
 
 impl Metrics {
@@ -146,6 +205,12 @@ impl Metrics {
         self.endpoint_errors += other.endpoint_errors;
         self.unseen_pairs += other.unseen_pairs;
         self.group_scored_pairs += other.group_scored_pairs;
+        self.suppressed += other.suppressed;
+        self.capped += other.capped;
+        self.findings_sent += other.findings_sent;
+        self.events_sent += other.events_sent;
+        self.sink_rejected += other.sink_rejected;
+        self.sink_failures += other.sink_failures;
     }
 
     /// The CloudWatch Embedded Metric Format document for these counters.
@@ -158,6 +223,12 @@ impl Metrics {
             "EndpointErrors",
             "UnseenEntityPairs",
             "GroupScoredPairs",
+            "SuppressedAnomalies",
+            "CappedAnomalies",
+            "FindingsSent",
+            "EventsSent",
+            "SinkRejected",
+            "SinkFailures",
         ];
         json!({
             "_aws": {
@@ -175,6 +246,12 @@ impl Metrics {
             "EndpointErrors": self.endpoint_errors,
             "UnseenEntityPairs": self.unseen_pairs,
             "GroupScoredPairs": self.group_scored_pairs,
+            "SuppressedAnomalies": self.suppressed,
+            "CappedAnomalies": self.capped,
+            "FindingsSent": self.findings_sent,
+            "EventsSent": self.events_sent,
+            "SinkRejected": self.sink_rejected,
+            "SinkFailures": self.sink_failures,
         })
     }
 }
@@ -193,6 +270,9 @@ mod tests {
             endpoint_errors: 3,
             unseen_pairs: 4,
             group_scored_pairs: 5,
+            capped: 6,
+            sink_failures: 7,
+            ..Default::default()
         };
         let doc = m.emf("NS", 1_700_000_000_000);
         assert_eq!(doc["_aws"]["CloudWatchMetrics"][0]["Namespace"], "NS");
@@ -201,8 +281,10 @@ mod tests {
                 .as_array()
                 .unwrap()
                 .len(),
-            7
+            13
         );
+        assert_eq!(doc["CappedAnomalies"], 6);
+        assert_eq!(doc["SinkFailures"], 7);
         assert_eq!(doc["EndpointErrors"], 3);
         assert_eq!(doc["UnseenEntityPairs"], 4);
         assert_eq!(doc["GroupScoredPairs"], 5);
