@@ -40,6 +40,7 @@ pub struct FaultProxy {
     pub url: String,
     failed: Arc<AtomicU64>,
     forwarded: Arc<AtomicU64>,
+    targeted: Arc<AtomicU64>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -52,6 +53,11 @@ impl FaultProxy {
     /// Requests passed to the upstream server so far.
     pub fn forwarded(&self) -> u64 {
         self.forwarded.load(Ordering::Relaxed)
+    }
+
+    /// Requests the fault targets that were passed to the upstream server (not failed).
+    pub fn targeted_forwarded(&self) -> u64 {
+        self.targeted.load(Ordering::Relaxed)
     }
 }
 
@@ -70,6 +76,7 @@ pub async fn start(upstream: &str, fault: Fault) -> FaultProxy {
     let addr: SocketAddr = listener.local_addr().expect("local addr");
     let failed = Arc::new(AtomicU64::new(0));
     let forwarded = Arc::new(AtomicU64::new(0));
+    let targeted = Arc::new(AtomicU64::new(0));
     let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     let state = Arc::new((
         upstream.to_string(),
@@ -77,6 +84,7 @@ pub async fn start(upstream: &str, fault: Fault) -> FaultProxy {
         client,
         failed.clone(),
         forwarded.clone(),
+        targeted.clone(),
     ));
     let task = tokio::spawn(async move {
         loop {
@@ -88,18 +96,19 @@ pub async fn start(upstream: &str, fault: Fault) -> FaultProxy {
                 let svc = service_fn(move |req: Request<Incoming>| {
                     let state = state.clone();
                     async move {
-                        let (upstream, fault, client, failed, forwarded) = &*state;
+                        let (upstream, fault, client, failed, forwarded, targeted_count) = &*state;
                         let path = req
                             .uri()
                             .path_and_query()
                             .map(|p| p.to_string())
                             .unwrap_or_default();
-                        let header_matches = fault.header_contains.as_ref().is_none_or(|(name, part)| {
-                            req.headers()
-                                .get(name.as_str())
-                                .and_then(|v| v.to_str().ok())
-                                .is_some_and(|v| v.contains(part.as_str()))
-                        });
+                        let header_matches =
+                            fault.header_contains.as_ref().is_none_or(|(name, part)| {
+                                req.headers()
+                                    .get(name.as_str())
+                                    .and_then(|v| v.to_str().ok())
+                                    .is_some_and(|v| v.contains(part.as_str()))
+                            });
                         let targeted = path.contains(&fault.path_contains) && header_matches;
                         if targeted && failed.fetch_add(1, Ordering::Relaxed) < fault.times {
                             let body = fault.body.clone().unwrap_or_else(|| "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>InternalError</Code><Message>injected by the test proxy</Message></Error>".to_string());
@@ -112,6 +121,7 @@ pub async fn start(upstream: &str, fault: Fault) -> FaultProxy {
                         }
                         if targeted {
                             failed.fetch_sub(1, Ordering::Relaxed);
+                            targeted_count.fetch_add(1, Ordering::Relaxed);
                         }
                         forwarded.fetch_add(1, Ordering::Relaxed);
                         let (parts, body) = req.into_parts();
@@ -165,6 +175,7 @@ pub async fn start(upstream: &str, fault: Fault) -> FaultProxy {
         url: format!("http://{addr}"),
         failed,
         forwarded,
+        targeted,
         task,
     }
 }

@@ -301,7 +301,10 @@ fn s3_reads_only_vpc_flow_and_route53_objects_and_the_model() {
         match s.conditions.as_slice() {
             [] => lake.extend(s.resources()),
             [c] if c == "UseModelUri" => model.extend(s.resources()),
-            [c] if c == "HasGroupsUri" || c == "HasTrainedEntitiesUri" => {
+            [c] if c == "HasGroupsUri"
+                || c == "HasTrainedEntitiesUri"
+                || c == "HasSuppressions" =>
+            {
                 configs.insert(c.clone());
                 assert_eq!(
                     s.resources(),
@@ -332,12 +335,13 @@ fn s3_reads_only_vpc_flow_and_route53_objects_and_the_model() {
     );
     assert_eq!(
         configs.len(),
-        2,
-        "the group mapping and the entity list, each only when set"
+        3,
+        "the group mapping, the entity list and the suppression rules, each only when set"
     );
     for (condition, param) in [
         ("HasGroupsUri", "GroupsUri"),
         ("HasTrainedEntitiesUri", "TrainedEntitiesUri"),
+        ("HasSuppressions", "SuppressionsUri"),
     ] {
         let statement = s3.iter().find(|s| s.conditions == [condition]).unwrap();
         let Value::Tagged(sub) = &statement.body["Resource"] else {
@@ -440,7 +444,16 @@ fn the_rest_of_the_role_is_scoped_too() {
         for action in s.actions() {
             let service = action.split(':').next().unwrap().to_ascii_lowercase();
             assert!(
-                ["logs", "sqs", "s3", "kms", "sagemaker"].contains(&service.as_str()),
+                [
+                    "logs",
+                    "sqs",
+                    "s3",
+                    "kms",
+                    "sagemaker",
+                    "securityhub",
+                    "events"
+                ]
+                .contains(&service.as_str()),
                 "{}: unexpected service in {action}",
                 s.id()
             );
@@ -468,6 +481,37 @@ fn the_rest_of_the_role_is_scoped_too() {
                         "{action}"
                     );
                     assert_eq!(s.resources(), ["Sub(${LogGroup.Arn})"], "{}", s.id());
+                }
+                "securityhub" => {
+                    assert_eq!(s.conditions, ["UseSecurityHub"], "{}", s.id());
+                    match action.as_str() {
+                        // Findings of this account's own product only.
+                        "securityhub:BatchImportFindings" => assert_eq!(
+                            s.resources(),
+                            [
+                                "Sub(arn:${AWS::Partition}:securityhub:${AWS::Region}:${AWS::AccountId}:product/${AWS::AccountId}/default)"
+                            ],
+                            "{}",
+                            s.id()
+                        ),
+                        // GetFindings has no resource-level permission.
+                        "securityhub:GetFindings" => {
+                            assert_eq!(s.resources(), ["*"], "{}", s.id())
+                        }
+                        other => panic!("{}: {other}", s.id()),
+                    }
+                }
+                "events" => {
+                    assert_eq!(action, "events:PutEvents", "{}", s.id());
+                    assert_eq!(s.conditions, ["HasEventBus"], "{}", s.id());
+                    assert_eq!(
+                        s.resources(),
+                        [
+                            "Sub(arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${EventBusName})"
+                        ],
+                        "{}: the one bus",
+                        s.id()
+                    );
                 }
                 _ => {}
             }
@@ -649,6 +693,10 @@ fn environment_follows_the_lambda_contract() {
         "MAX_OBJECT_BYTES",
         "METRICS_NAMESPACE",
         "MESSAGE_CONCURRENCY",
+        "SECURITY_HUB",
+        "EVENT_BUS_NAME",
+        "SUPPRESSIONS_URI",
+        "MAX_ANOMALIES_PER_OBJECT",
     ];
     assert_eq!(keys, expected.iter().map(|s| s.to_string()).collect());
 
@@ -706,17 +754,57 @@ fn environment_follows_the_lambda_contract() {
         Some("SecurityLakeIpInsights")
     );
     assert_eq!(num(&env["MAX_OBJECT_BYTES"]), 1_073_741_824.0);
+    let hub = ref_parameter(&t, &env["SECURITY_HUB"], "SECURITY_HUB");
+    assert_eq!(render(&hub["AllowedValues"]), "true,false");
+    assert_eq!(hub["Default"].as_str(), Some("false"));
+    for (var, param, condition) in [
+        ("EVENT_BUS_NAME", "EventBusName", "HasEventBus"),
+        ("SUPPRESSIONS_URI", "SuppressionsUri", "HasSuppressions"),
+    ] {
+        assert_eq!(
+            render(&env[var]),
+            format!("If({condition},Ref({param}),{NO_VALUE})")
+        );
+        assert_eq!(parameter(&t, param)["Default"].as_str(), Some(""));
+    }
+    let cap = ref_parameter(
+        &t,
+        &env["MAX_ANOMALIES_PER_OBJECT"],
+        "MAX_ANOMALIES_PER_OBJECT",
+    );
+    assert_eq!(num(&cap["Default"]), 200.0);
+    assert!(num(&cap["MinValue"]) >= 1.0);
     assert!(num(&env["MESSAGE_CONCURRENCY"]) >= 1.0);
 }
 
 /// The metrics the function emits (Embedded Metric Format, no dimensions).
-const METRICS: [&str; 5] = [
+const METRICS: [&str; 13] = [
     "ObjectsScored",
     "PairsScored",
     "Anomalies",
     "Rejected",
     "EndpointErrors",
+    "UnseenEntityPairs",
+    "GroupScoredPairs",
+    "SuppressedAnomalies",
+    "CappedAnomalies",
+    "FindingsSent",
+    "EventsSent",
+    "SinkRejected",
+    "SinkFailures",
 ];
+
+#[test]
+fn the_metrics_list_is_what_the_function_emits() {
+    let doc = ipcheck::Metrics::default().emf("NS", 0);
+    let emitted: BTreeSet<String> = doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["Name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(emitted, METRICS.iter().map(|s| s.to_string()).collect());
+}
 
 #[test]
 fn alarms_watch_the_functions_metrics_and_notify_the_topic() {
@@ -730,6 +818,27 @@ fn alarms_watch_the_functions_metrics_and_notify_the_topic() {
             "Ref(AlarmTopic)",
             "{id} notifies the topic"
         );
+        // A metric-math alarm watches each of its metrics.
+        if let Some(parts) = p.get("Metrics").and_then(|m| m.as_sequence()) {
+            for part in parts {
+                let Some(stat) = part.get("MetricStat") else {
+                    continue;
+                };
+                let metric = stat["Metric"]["MetricName"].as_str().unwrap().to_string();
+                assert_eq!(
+                    render(&stat["Metric"]["Namespace"]),
+                    "Ref(MetricsNamespace)"
+                );
+                assert!(
+                    METRICS.contains(&metric.as_str()),
+                    "{id}: {metric} is not emitted"
+                );
+                assert_eq!(stat["Stat"].as_str(), Some("Sum"), "{id}");
+                watched.insert(format!("Ref(MetricsNamespace) {metric}"));
+            }
+            assert_eq!(p["TreatMissingData"].as_str(), Some("notBreaching"), "{id}");
+            continue;
+        }
         let namespace = render(&p["Namespace"]);
         let metric = p["MetricName"].as_str().expect("MetricName").to_string();
         if namespace == "Ref(MetricsNamespace)" {
@@ -756,6 +865,9 @@ fn alarms_watch_the_functions_metrics_and_notify_the_topic() {
     for required in [
         "Ref(MetricsNamespace) Anomalies",
         "Ref(MetricsNamespace) Rejected",
+        "Ref(MetricsNamespace) CappedAnomalies",
+        "Ref(MetricsNamespace) SinkFailures",
+        "Ref(MetricsNamespace) SinkRejected",
         "AWS/Lambda Errors",
     ] {
         assert!(
@@ -915,6 +1027,10 @@ fn the_parameters_a_team_sets_exist_and_are_all_used() {
         "GroupBy",
         "GroupsUri",
         "TrainedEntitiesUri",
+        "SecurityHubFindings",
+        "EventBusName",
+        "SuppressionsUri",
+        "MaxAnomaliesPerObject",
         "BatchSize",
         "MaximumBatchingWindowInSeconds",
         "MaximumConcurrency",
@@ -931,6 +1047,8 @@ fn the_parameters_a_team_sets_exist_and_are_all_used() {
         "AlarmEmail",
         "GroupsUri",
         "TrainedEntitiesUri",
+        "EventBusName",
+        "SuppressionsUri",
     ] {
         assert_eq!(
             parameter(&t, optional)["Default"].as_str(),

@@ -148,7 +148,9 @@ impl Anomaly {
         match (self.is_dns(), self.pairing.as_str()) {
             (true, _) => "the instance resolved a name to this address",
             (_, "initiator") => "the instance opened the connection",
-            (_, "peer") => "the instance and the address exchanged traffic (either side may have opened it)",
+            (_, "peer") => {
+                "the instance and the address exchanged traffic (either side may have opened it)"
+            }
             _ => "the address appeared in the instance's records",
         }
     }
@@ -282,9 +284,21 @@ mod tests {
 
     #[test]
     fn severity_grows_with_the_margin() {
-        assert_eq!(Severity::of_margin(0.0), Severity { label: "LOW", normalized: 25 });
+        assert_eq!(
+            Severity::of_margin(0.0),
+            Severity {
+                label: "LOW",
+                normalized: 25
+            }
+        );
         assert_eq!(Severity::of_margin(1.0).label, "MEDIUM");
-        assert_eq!(Severity::of_margin(3.0), Severity { label: "HIGH", normalized: 70 });
+        assert_eq!(
+            Severity::of_margin(3.0),
+            Severity {
+                label: "HIGH",
+                normalized: 70
+            }
+        );
         assert_eq!(Severity::of_margin(100.0).normalized, 89);
         assert_eq!(Severity::of_margin(f64::NAN).label, "LOW");
         assert_eq!(Severity::of_margin(-1.0).normalized, 25);
@@ -299,7 +313,13 @@ mod tests {
             "Instance i-0abc reached 198.51.100.7:4444, which it does not usually reach"
         );
         let d = a.description();
-        for part in ["TCP port 4444", "-2.500", "subnet-0web", "opened the connection", "3 record(s)"] {
+        for part in [
+            "TCP port 4444",
+            "-2.500",
+            "subnet-0web",
+            "opened the connection",
+            "3 record(s)",
+        ] {
             assert!(d.contains(part), "{part}: {d}");
         }
         assert_eq!(
@@ -307,6 +327,9 @@ mod tests {
             "arn:aws:ec2:us-east-1:111122223333:instance/i-0abc"
         );
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(parse_rfc3339("2025-12-01T01:00:00Z"), Some(1_764_550_800_000));
+        assert_eq!(
+            parse_rfc3339("2025-12-01T01:00:00Z"),
+            Some(1_764_550_800_000)
+        );
     }
 }

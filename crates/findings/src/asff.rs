@@ -36,10 +36,8 @@ impl Target {
 pub struct Observed {
     /// The representative (lowest score) anomaly, with the time span of all of them.
     pub anomaly: Anomaly,
-    /// Records over the folded anomalies.
-    pub records: u64,
-    /// Distinct objects over the folded anomalies.
-    pub objects: u64,
+    /// `s3://bucket/key` of each object folded in, with its records of the pair.
+    pub objects: Vec<(String, u64)>,
 }
 
 impl Observed {
@@ -47,31 +45,25 @@ impl Observed {
     /// batch may show the same pair.
     pub fn fold(anomalies: Vec<Anomaly>) -> Vec<(String, Observed)> {
         let mut order: Vec<String> = Vec::new();
-        let mut by_id: HashMap<String, (Observed, Vec<String>)> = HashMap::new();
+        let mut by_id: HashMap<String, Observed> = HashMap::new();
         for a in anomalies {
             let id = a.finding_id();
             let key = format!("s3://{}/{}", a.bucket, a.key);
             match by_id.get_mut(&id) {
                 None => {
                     order.push(id.clone());
-                    let records = a.count;
+                    let count = a.count;
                     by_id.insert(
                         id,
-                        (
-                            Observed {
-                                anomaly: a,
-                                records,
-                                objects: 1,
-                            },
-                            vec![key],
-                        ),
+                        Observed {
+                            anomaly: a,
+                            objects: vec![(key, count)],
+                        },
                     );
                 }
-                Some((o, keys)) => {
-                    if !keys.contains(&key) {
-                        keys.push(key);
-                        o.objects += 1;
-                        o.records += a.count;
+                Some(o) => {
+                    if !o.objects.iter().any(|(k, _)| *k == key) {
+                        o.objects.push((key, a.count));
                     }
                     let first = min_opt(o.anomaly.first_ms, a.first_ms);
                     let last = o.anomaly.last_ms.max(a.last_ms);
@@ -85,9 +77,27 @@ impl Observed {
         }
         order
             .into_iter()
-            .filter_map(|id| by_id.remove(&id).map(|(o, _)| (id, o)))
+            .filter_map(|id| by_id.remove(&id).map(|o| (id, o)))
             .collect()
     }
+
+    /// Records over the folded objects.
+    pub fn records(&self) -> u64 {
+        self.objects.iter().map(|(_, n)| n).sum()
+    }
+}
+
+/// How many recently folded objects a finding remembers, to count a redelivered one once.
+pub const RECENT_OBJECTS: usize = 100;
+
+/// A short, stable tag of an object key (FNV-1a, 48 bits): what a finding remembers of it.
+pub fn object_tag(key: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in key.as_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{:012x}", h & 0xFFFF_FFFF_FFFF)
 }
 
 fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
@@ -106,8 +116,8 @@ pub struct Prior {
     pub last_ms: Option<i64>,
     pub records: u64,
     pub objects: u64,
-    /// `s3://bucket/key` of the last object folded in.
-    pub last_object: Option<String>,
+    /// Tags ([`object_tag`]) of the objects folded in most recently, oldest first.
+    pub recent: Vec<String>,
 }
 
 impl Prior {
@@ -121,7 +131,9 @@ impl Prior {
             last_ms: f.last_observed_at().and_then(parse_rfc3339),
             records: number(pf::RECORDS),
             objects: number(pf::OBJECTS),
-            last_object: field(pf::OBJECT_KEY),
+            recent: field(pf::RECENT_OBJECTS)
+                .map(|v| v.split_whitespace().map(str::to_string).collect())
+                .unwrap_or_default(),
         }
     }
 }
@@ -143,7 +155,8 @@ fn truncate(mut s: String, max: usize) -> String {
 }
 
 /// The finding of `observed`, folded into `prior` (the finding of the same id, when Security
-/// Hub has it). A redelivered object (the prior's last object) is not counted twice.
+/// Hub has it). An object the finding already counted (one of its last [`RECENT_OBJECTS`]) is
+/// not counted again: a redelivery updates the finding without inflating it.
 pub fn finding(
     id: &str,
     observed: &Observed,
@@ -153,13 +166,20 @@ pub fn finding(
 ) -> AwsSecurityFinding {
     let a = &observed.anomaly;
     let object = format!("s3://{}/{}", a.bucket, a.key);
-    let (records, objects) = match prior {
-        Some(p) if p.last_object.as_deref() == Some(object.as_str()) && observed.objects == 1 => {
-            (p.records.max(observed.records), p.objects.max(1))
-        }
-        Some(p) => (p.records + observed.records, p.objects + observed.objects),
-        None => (observed.records, observed.objects),
+    let (mut records, mut objects, mut recent) = match prior {
+        Some(p) => (p.records, p.objects, p.recent.clone()),
+        None => (0, 0, Vec::new()),
     };
+    for (key, n) in &observed.objects {
+        let tag = object_tag(key);
+        if !recent.contains(&tag) {
+            records += n;
+            objects += 1;
+            recent.push(tag);
+        }
+    }
+    let drop = recent.len().saturating_sub(RECENT_OBJECTS);
+    recent.drain(..drop);
     let first = min_opt(prior.and_then(|p| p.first_ms), a.first_ms).unwrap_or(now_ms);
     let last = prior
         .and_then(|p| p.last_ms)
@@ -193,6 +213,7 @@ pub fn finding(
     put(pf::OBJECT_KEY, object);
     put(pf::RECORDS, records.to_string());
     put(pf::OBJECTS, objects.to_string());
+    put(pf::RECENT_OBJECTS, recent.join(" "));
     put(pf::INSTANCE_ACCOUNT, a.account.clone());
 
     let mut instance = AwsEc2InstanceDetails::builder();
@@ -372,7 +393,10 @@ mod tests {
         assert_eq!(again.created_at(), first.created_at());
         assert!(again.updated_at() > first.updated_at());
         let pf = again.product_fields().unwrap();
-        assert_eq!((pf[pf::RECORDS].as_str(), pf[pf::OBJECTS].as_str()), ("3", "1"));
+        assert_eq!(
+            (pf[pf::RECORDS].as_str(), pf[pf::OBJECTS].as_str()),
+            ("3", "1")
+        );
 
         // Another object later that day: counts and LastObservedAt move on.
         let mut b = a.clone();
@@ -383,9 +407,22 @@ mod tests {
         let obs_b = &Observed::fold(vec![b])[0].1;
         let next = finding(&id, obs_b, Some(&Prior::of(&again)), &target(), 3_000);
         let pf = next.product_fields().unwrap();
-        assert_eq!((pf[pf::RECORDS].as_str(), pf[pf::OBJECTS].as_str()), ("5", "2"));
+        assert_eq!(
+            (pf[pf::RECORDS].as_str(), pf[pf::OBJECTS].as_str()),
+            ("5", "2")
+        );
         assert_eq!(next.first_observed_at(), first.first_observed_at());
         assert_eq!(next.last_observed_at(), Some("2025-12-01T03:00:00Z"));
+
+        // Both objects again in one batch (a redelivered batch): nothing counted twice.
+        let mut b2 = a.clone();
+        b2.key = "later.parquet".into();
+        b2.count = 2;
+        let both = &Observed::fold(vec![a.clone(), b2])[0].1;
+        let again = finding(&id, both, Some(&Prior::of(&next)), &target(), 4_000);
+        let pf = again.product_fields().unwrap();
+        assert_eq!((pf[pf::RECORDS].as_str(), pf[pf::OBJECTS].as_str()), ("5", "2"));
+        assert_eq!(pf[pf::RECENT_OBJECTS].split(' ').count(), 2);
     }
 
     #[test]
@@ -400,7 +437,7 @@ mod tests {
         let folded = Observed::fold(vec![a.clone(), b, a.clone(), other]);
         assert_eq!(folded.len(), 2);
         let o = &folded[0].1;
-        assert_eq!((o.records, o.objects), (6, 2));
+        assert_eq!((o.records(), o.objects.len()), (6, 2));
         assert_eq!(o.anomaly.score, -4.0);
         assert_eq!(o.anomaly.first_ms, a.first_ms.map(|t| t - 1000));
         assert_eq!(o.anomaly.last_ms, a.last_ms);

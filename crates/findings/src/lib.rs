@@ -45,6 +45,9 @@ pub mod product_fields {
     pub const RECORDS: &str = "ipinsights/Records";
     /// Objects the anomaly was seen in (a redelivered object is not counted again).
     pub const OBJECTS: &str = "ipinsights/Objects";
+    /// Tags of the objects folded in most recently (space-separated), so that a redelivered
+    /// object is not counted twice.
+    pub const RECENT_OBJECTS: &str = "ipinsights/RecentObjects";
     /// The account whose records showed the pair (the instance's owner).
     pub const INSTANCE_ACCOUNT: &str = "ipinsights/InstanceAccount";
     pub const SEVERITY_MARGIN: &str = "ipinsights/MarginBelowThreshold";

@@ -82,7 +82,9 @@ where
             }
         }
         SdkError::ConstructionFailure(_) => Failure::Permanent(format!("{err:?}")),
-        other => Failure::Transient(aws_smithy_types::error::display::DisplayErrorContext(other).to_string()),
+        other => Failure::Transient(
+            aws_smithy_types::error::display::DisplayErrorContext(other).to_string(),
+        ),
     }
 }
 

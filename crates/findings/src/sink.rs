@@ -46,7 +46,8 @@ impl SinkReport {
         !self.failed.is_empty()
     }
 
-    fn absorb(&mut self, other: SinkReport) {
+    /// Adds another report's counts and items.
+    pub fn absorb(&mut self, other: SinkReport) {
         self.sent += other.sent;
         self.rejected.extend(other.rejected);
         self.failed.extend(other.failed);
@@ -157,7 +158,9 @@ impl SecurityHubSink {
                     let failure = match tokio::time::timeout_at(deadline, call).await {
                         Ok(Ok(page)) => break page,
                         Ok(Err(e)) => classify(&e),
-                        Err(_) => Failure::Transient("GetFindings timed out at the deadline".into()),
+                        Err(_) => {
+                            Failure::Transient("GetFindings timed out at the deadline".into())
+                        }
                     };
                     match failure {
                         Failure::Transient(_) if self.backoff.wait(attempt, deadline).await => {
@@ -174,7 +177,10 @@ impl SecurityHubSink {
                         out.insert(id.to_string(), Prior::of(f));
                     }
                 }
-                token = page.next_token().filter(|t| !t.is_empty()).map(str::to_string);
+                token = page
+                    .next_token()
+                    .filter(|t| !t.is_empty())
+                    .map(str::to_string);
                 if token.is_none() {
                     break;
                 }
@@ -319,17 +325,19 @@ impl EventBridgeSink {
                         .drain(..)
                         .map(|p| (p, "PutEvents timed out at the deadline".to_string()))
                         .collect(),
-                    Ok(Err(e)) => match classify(&e) {
-                        Failure::Permanent(why) => {
-                            report.rejected.extend(pending.drain(..).map(|(id, _)| {
-                                (id, "request_rejected".to_string(), why.clone())
-                            }));
-                            return report;
+                    Ok(Err(e)) => {
+                        match classify(&e) {
+                            Failure::Permanent(why) => {
+                                report.rejected.extend(pending.drain(..).map(|(id, _)| {
+                                    (id, "request_rejected".to_string(), why.clone())
+                                }));
+                                return report;
+                            }
+                            Failure::Transient(why) => {
+                                pending.drain(..).map(|p| (p, why.clone())).collect()
+                            }
                         }
-                        Failure::Transient(why) => {
-                            pending.drain(..).map(|p| (p, why.clone())).collect()
-                        }
-                    },
+                    }
                     Ok(Ok(out)) => {
                         // Result entries are in request order; one with an error code failed.
                         let results = out.entries();
@@ -500,16 +508,15 @@ mod tests {
     async fn a_transient_failure_past_the_deadline_is_reported_not_retried_forever() {
         let lookup = mock!(aws_sdk_securityhub::Client::get_findings)
             .then_output(|| GetFindingsOutput::builder().build());
-        let busy = mock!(aws_sdk_securityhub::Client::batch_import_findings).then_http_response(
-            || {
+        let busy =
+            mock!(aws_sdk_securityhub::Client::batch_import_findings).then_http_response(|| {
                 aws_smithy_runtime_api::http::Response::new(
                     aws_smithy_runtime_api::http::StatusCode::try_from(429).unwrap(),
                     aws_smithy_types::body::SdkBody::from(
                         r#"{"__type":"LimitExceededException","Message":"slow down"}"#,
                     ),
                 )
-            },
-        );
+            });
         let client = mock_client!(
             aws_sdk_securityhub,
             RuleMode::MatchAny,
@@ -552,7 +559,9 @@ mod tests {
                             .error_code("MalformedDetail")
                             .error_message("bad")
                             .build(),
-                        _ => PutEventsResultEntry::builder().event_id(format!("e{i}")).build(),
+                        _ => PutEventsResultEntry::builder()
+                            .event_id(format!("e{i}"))
+                            .build(),
                     });
                 }
                 out.build()

@@ -28,7 +28,7 @@ pub use object::{
     ObjectLocation, ObjectReader, ReadOptions, S3Reader, extract_bytes, extract_local, s3_client,
 };
 pub use pairs::{
-    DropReason, ExtractError, ExtractOptions, ExtractStats, GroupBy, Pair, PairExtractor, PairFacts,
-    PairSet, Pairing,
+    DropReason, ExtractError, ExtractOptions, ExtractStats, GroupBy, Pair, PairExtractor,
+    PairFacts, PairSet, Pairing,
 };
 pub use source::{Source, SourceVersion};

@@ -258,11 +258,9 @@ impl PairSet {
             .map(|p| ((p.entity, p.ip), (p.count, p.group, p.facts)))
             .collect();
         for p in other.pairs {
-            let entry = counts.entry((p.entity, p.ip)).or_insert((
-                0,
-                None,
-                PairFacts::default(),
-            ));
+            let entry = counts
+                .entry((p.entity, p.ip))
+                .or_insert((0, None, PairFacts::default()));
             entry.0 += p.count;
             if entry.1.is_none() {
                 entry.1 = p.group;

@@ -16,9 +16,9 @@ use tokio::sync::OnceCell;
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use findings::Anomaly;
 use findings::asff::Target;
 use findings::sink::{EventBridgeSink, SecurityHubSink, SinkReport};
-use findings::Anomaly;
 
 use crate::config::Config;
 use crate::records::{self, Metrics, ObjectContext, ObjectSummary};
@@ -107,7 +107,8 @@ impl Deps {
 /// How an object ended.
 #[derive(Debug, Clone)]
 enum ObjectOutcome {
-    Scored(Metrics),
+    /// Scored; the anomalies to send (after suppressions and the cap), already logged.
+    Scored(Metrics, Arc<Vec<Anomaly>>),
     Skipped,
     /// Permanent: logged once, never retried.
     Rejected,
@@ -168,7 +169,7 @@ pub async fn handle_batch(
     let caller = Caller::of_function_arn(&event.context.invoked_function_arn);
     let caller = &caller;
     let claims: Claims = Mutex::new(HashMap::new());
-    let outcomes: Vec<(Option<String>, MessageOutcome, Metrics)> =
+    let outcomes: Vec<(Option<String>, MessageOutcome, Metrics, Vec<Anomaly>)> =
         futures::stream::iter(event.payload.records)
             .map(|message| {
                 let id = message.message_id.clone();
@@ -176,9 +177,9 @@ pub async fn handle_batch(
                     tracing::info_span!("message", message_id = id.as_deref().unwrap_or("-"));
                 let claims = &claims;
                 async move {
-                    let (outcome, metrics) =
-                        handle_message(&message, deps, deadline, claims, caller).await;
-                    (id, outcome, metrics)
+                    let (outcome, metrics, anomalies) =
+                        handle_message(&message, deps, deadline, claims).await;
+                    (id, outcome, metrics, anomalies)
                 }
                 .instrument(span)
             })
@@ -186,9 +187,62 @@ pub async fn handle_batch(
             .collect()
             .await;
 
-    let mut response = SqsBatchResponse::default();
+    let mut outcomes = outcomes;
     let mut metrics = Metrics::default();
-    for (id, outcome, m) in outcomes {
+    // The batch's anomalies go out together: the same pair in several objects becomes one
+    // finding update, and a failure sends back exactly the messages whose anomalies it left.
+    let mut anomalies: Vec<Anomaly> = Vec::new();
+    let mut senders: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, (_, _, _, found)) in outcomes.iter_mut().enumerate() {
+        for a in found.drain(..) {
+            senders.entry(a.finding_id()).or_default().push(i);
+            anomalies.push(a);
+        }
+    }
+    if !anomalies.is_empty() {
+        let (hub, events) = Box::pin(send_to_sinks(&deps.sinks, anomalies, caller, deadline)).await;
+        for (name, report) in [("security_hub", &hub), ("eventbridge", &events)] {
+            let ids_of = |finding: &str| -> Vec<&str> {
+                senders
+                    .get(finding)
+                    .map(|ix| {
+                        ix.iter()
+                            .map(|i| outcomes[*i].0.as_deref().unwrap_or("-"))
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            };
+            for (id, code, error) in &report.rejected {
+                records::sink_rejected(name, id, code, error, &ids_of(id));
+            }
+            let mut retry: Vec<usize> = Vec::new();
+            for (id, why) in &report.failed {
+                for i in senders.get(id).into_iter().flatten() {
+                    if !retry.contains(i) {
+                        retry.push(*i);
+                        records::failed(
+                            outcomes[*i].0.as_deref().unwrap_or("-"),
+                            "",
+                            "",
+                            "sink_failed",
+                            &format!("{name}: {id}: {why}"),
+                        );
+                    }
+                }
+            }
+            for i in retry {
+                outcomes[i].1 = MessageOutcome::Retry;
+            }
+        }
+        records::sinks(&hub, &events);
+        metrics.findings_sent += hub.sent;
+        metrics.events_sent += events.sent;
+        metrics.sink_rejected += (hub.rejected.len() + events.rejected.len()) as u64;
+        metrics.sink_failures += (hub.failed.len() + events.failed.len()) as u64;
+    }
+
+    let mut response = SqsBatchResponse::default();
+    for (id, outcome, m, _) in outcomes {
         metrics.add(&m);
         if outcome == MessageOutcome::Retry {
             match id {
@@ -232,11 +286,11 @@ impl Caller {
         }
     }
 
-    /// The import target; outside Lambda (demo, tests) the object's own account and region.
-    fn target(&self, key: &LakeKey) -> Target {
+    /// The import target; outside Lambda (demo, tests) the anomaly's own account and region.
+    fn target(&self, account: &str, region: &str) -> Target {
         Target::new(
-            self.account.as_deref().unwrap_or(&key.account),
-            self.region.as_deref().unwrap_or(&key.region),
+            self.account.as_deref().unwrap_or(account),
+            self.region.as_deref().unwrap_or(region),
         )
     }
 }
@@ -246,28 +300,28 @@ async fn handle_message(
     deps: &Deps,
     deadline: Instant,
     claims: &Claims,
-    caller: &Caller,
-) -> (MessageOutcome, Metrics) {
+) -> (MessageOutcome, Metrics, Vec<Anomaly>) {
     let message_id = message.message_id.as_deref().unwrap_or("-");
     let mut metrics = Metrics::default();
     let Some(body) = message.body.as_deref() else {
         records::rejected(message_id, "", "", "empty_body", "the message has no body");
         metrics.rejected += 1;
-        return (MessageOutcome::Rejected, metrics);
+        return (MessageOutcome::Rejected, metrics, Vec::new());
     };
     let objects = match parse_body(body) {
         Ok(Notification::Objects(objects)) => objects,
         Ok(Notification::TestEvent) => {
             tracing::debug!("s3:TestEvent acknowledged");
-            return (MessageOutcome::Done, metrics);
+            return (MessageOutcome::Done, metrics, Vec::new());
         }
         Err(e) => {
             records::rejected(message_id, "", "", "not_a_notification", &e.to_string());
             metrics.rejected += 1;
-            return (MessageOutcome::Rejected, metrics);
+            return (MessageOutcome::Rejected, metrics, Vec::new());
         }
     };
     let mut outcome = MessageOutcome::Done;
+    let mut anomalies: Vec<Anomaly> = Vec::new();
     for object in &objects {
         let cell = {
             let mut map = claims.lock().unwrap_or_else(|p| p.into_inner());
@@ -279,7 +333,7 @@ async fn handle_message(
         let result = cell
             .get_or_init(|| {
                 first = true;
-                process_object(object, message_id, deps, deadline, caller)
+                process_object(object, message_id, deps, deadline)
             })
             .await
             .clone();
@@ -287,7 +341,10 @@ async fn handle_message(
             tracing::info!(bucket = %object.bucket, key = %object.key, "object already processed in this batch");
         }
         match result {
-            ObjectOutcome::Scored(m) if first => metrics.add(&m),
+            ObjectOutcome::Scored(m, found) if first => {
+                metrics.add(&m);
+                anomalies.extend(found.iter().cloned());
+            }
             ObjectOutcome::Rejected if first => {
                 metrics.rejected += 1;
                 if outcome == MessageOutcome::Done {
@@ -303,7 +360,7 @@ async fn handle_message(
             _ => {}
         }
     }
-    (outcome, metrics)
+    (outcome, metrics, anomalies)
 }
 
 async fn process_object(
@@ -311,7 +368,6 @@ async fn process_object(
     message_id: &str,
     deps: &Deps,
     deadline: Instant,
-    caller: &Caller,
 ) -> ObjectOutcome {
     let started = std::time::Instant::now();
     let key = match LakeKey::parse(&object.key) {
@@ -480,24 +536,6 @@ async fn process_object(
     for a in &kept {
         records::anomaly(&ctx, a);
     }
-    let (hub, events) = send_to_sinks(&deps.sinks, &kept, &caller.target(&key), deadline).await;
-    let mut sink_failure: Option<String> = None;
-    for (name, report) in [("security_hub", &hub), ("eventbridge", &events)] {
-        for (id, code, error) in &report.rejected {
-            records::sink_rejected(&ctx, name, id, code, error);
-        }
-        if let Some((id, why)) = report.failed.first() {
-            sink_failure.get_or_insert(format!(
-                "{name}: {} of {} left undone (first: {id}: {why})",
-                report.failed.len(),
-                report.failed.len() as u64 + report.sent
-            ));
-        }
-        summary.sink_rejected += report.rejected.len() as u64;
-        summary.sink_failed += report.failed.len() as u64;
-    }
-    summary.findings_sent = hub.sent;
-    summary.events_sent = events.sent;
     summary.millis = started.elapsed().as_millis() as u64;
     records::object_scored(&ctx, &set.stats, &summary);
     let metrics = Metrics {
@@ -510,32 +548,18 @@ async fn process_object(
         group_scored_pairs: summary.group_scored,
         suppressed: summary.suppressed,
         capped: summary.capped,
-        findings_sent: summary.findings_sent,
-        events_sent: summary.events_sent,
-        sink_rejected: summary.sink_rejected,
-        sink_failures: summary.sink_failed,
+        ..Default::default()
     };
-    if let Some(why) = sink_failure {
-        // The finding ids make the next delivery update what this one sent.
-        records::failed(message_id, &object.bucket, &object.key, "sink_failed", &why);
-        return ObjectOutcome::Failed(Metrics {
-            objects_scored: 0,
-            ..metrics
-        });
-    }
-    ObjectOutcome::Scored(metrics)
+    ObjectOutcome::Scored(metrics, Arc::new(kept))
 }
 
 /// Sends `anomalies` to the configured sinks, both at once.
 async fn send_to_sinks(
     sinks: &Sinks,
-    anomalies: &[Anomaly],
-    target: &Target,
+    anomalies: Vec<Anomaly>,
+    caller: &Caller,
     deadline: Instant,
 ) -> (SinkReport, SinkReport) {
-    if anomalies.is_empty() {
-        return (SinkReport::default(), SinkReport::default());
-    }
     let now_ms = || {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -543,14 +567,27 @@ async fn send_to_sinks(
             .unwrap_or(0)
     };
     let hub = async {
-        match &sinks.security_hub {
-            Some(sink) => sink.send(anomalies.to_vec(), target, deadline, now_ms).await,
-            None => SinkReport::default(),
+        let Some(sink) = &sinks.security_hub else {
+            return SinkReport::default();
+        };
+        // One target in Lambda; outside it (demo, tests) each anomaly's own account.
+        let mut by_target: Vec<(Target, Vec<Anomaly>)> = Vec::new();
+        for a in &anomalies {
+            let target = caller.target(&a.account, &a.region);
+            match by_target.iter_mut().find(|(t, _)| *t == target) {
+                Some((_, list)) => list.push(a.clone()),
+                None => by_target.push((target, vec![a.clone()])),
+            }
         }
+        let mut report = SinkReport::default();
+        for (target, list) in by_target {
+            report.absorb(Box::pin(sink.send(list, &target, deadline, now_ms)).await);
+        }
+        report
     };
     let events = async {
         match &sinks.events {
-            Some(sink) => sink.send(anomalies, deadline).await,
+            Some(sink) => Box::pin(sink.send(&anomalies, deadline)).await,
             None => SinkReport::default(),
         }
     };

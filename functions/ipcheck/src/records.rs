@@ -3,6 +3,7 @@
 //! queries in `template.yaml`; raw payloads are never logged.
 
 use findings::Anomaly;
+use findings::sink::SinkReport;
 use seclake::{ExtractStats, LakeKey, ObjectRef};
 use serde_json::json;
 
@@ -65,18 +66,38 @@ pub fn suppressed(ctx: &ObjectContext<'_>, a: &Anomaly, rule: &str, owner: &str,
 }
 
 /// A finding or event a sink refused as malformed: never retried.
-pub fn sink_rejected(ctx: &ObjectContext<'_>, sink: &str, id: &str, code: &str, error: &str) {
-    tracing::error!(
-        record = "rejected",
-        reason = "sink_rejected",
-        sink,
-        finding_id = id,
-        code,
-        error,
-        bucket = %ctx.object.bucket,
-        key = %ctx.object.key,
-        message_id = ctx.message_id,
-        "rejected"
+pub fn sink_rejected(sink: &str, id: &str, code: &str, error: &str, message_ids: &[&str]) {
+    for message_id in message_ids {
+        tracing::error!(
+            record = "rejected",
+            reason = "sink_rejected",
+            sink,
+            finding_id = id,
+            code,
+            error,
+            bucket = "",
+            key = "",
+            message_id = *message_id,
+            "rejected"
+        );
+    }
+}
+
+/// What the sinks did for one invocation.
+pub fn sinks(hub: &SinkReport, events: &SinkReport) {
+    tracing::info!(
+        record = "sinks",
+        findings_sent = hub.sent,
+        findings_rejected = hub.rejected.len(),
+        findings_failed = hub.failed.len(),
+        security_hub_calls = hub.calls,
+        security_hub_retries = hub.retries,
+        events_sent = events.sent,
+        events_rejected = events.rejected.len(),
+        events_failed = events.failed.len(),
+        eventbridge_calls = events.calls,
+        eventbridge_retries = events.retries,
+        "sinks"
     );
 }
 
@@ -92,11 +113,6 @@ pub struct ObjectSummary {
     pub suppressed: u64,
     /// Anomalies over `MAX_ANOMALIES_PER_OBJECT`: counted, not logged or sent.
     pub capped: u64,
-    pub findings_sent: u64,
-    pub events_sent: u64,
-    /// Findings and events a sink refused (permanent) or left undone (transient).
-    pub sink_rejected: u64,
-    pub sink_failed: u64,
     pub endpoint_calls: u64,
     pub millis: u64,
 }
@@ -116,10 +132,6 @@ pub fn object_scored(ctx: &ObjectContext<'_>, stats: &ExtractStats, summary: &Ob
         group_scored_pairs = summary.group_scored,
         suppressed = summary.suppressed,
         anomalies_capped = summary.capped,
-        findings_sent = summary.findings_sent,
-        events_sent = summary.events_sent,
-        sink_rejected = summary.sink_rejected,
-        sink_failed = summary.sink_failed,
         initiator = %serde_json::to_string(&stats.initiator).unwrap_or_default(),
         endpoint_calls = summary.endpoint_calls,
         bytes_read = stats.bytes_read,

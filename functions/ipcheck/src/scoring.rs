@@ -2,14 +2,12 @@
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use aws_sdk_sagemakerruntime::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sagemakerruntime::operation::invoke_endpoint::InvokeEndpointError;
 use aws_smithy_types::Blob;
 use futures::{StreamExt, TryStreamExt};
 use ipinsights::Model;
-use rand::Rng;
 use seclake::groups::scoring_entity;
 use seclake::{EntityScope, Pair};
 use tokio::sync::OnceCell;
@@ -228,32 +226,8 @@ pub fn parse_entity_list(bytes: &[u8]) -> Result<std::collections::HashSet<Box<s
     Ok(set)
 }
 
-/// Retry pacing: full-jitter exponential backoff.
-#[derive(Debug, Clone, Copy)]
-pub struct Backoff {
-    pub base: Duration,
-    pub cap: Duration,
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Backoff {
-            base: Duration::from_millis(100),
-            cap: Duration::from_secs(5),
-        }
-    }
-}
-
-impl Backoff {
-    fn delay(&self, attempt: u32) -> Duration {
-        let ceiling = self
-            .base
-            .saturating_mul(2u32.saturating_pow(attempt.min(20)))
-            .min(self.cap);
-        let millis = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX);
-        Duration::from_millis(rand::rng().random_range(0..=millis))
-    }
-}
+/// Jittered exponential backoff, shared with the sinks.
+pub use findings::retry::Backoff;
 
 /// Where the trained entity list is, and the list once loaded.
 type TrainedList = (
@@ -620,16 +594,5 @@ mod tests {
         let mut out = Vec::new();
         csv_field("a,\"b\"", &mut out);
         assert_eq!(out, b"\"a,\"\"b\"\"\"");
-    }
-
-    #[test]
-    fn backoff_is_bounded() {
-        let b = Backoff {
-            base: Duration::from_millis(10),
-            cap: Duration::from_millis(50),
-        };
-        for attempt in 0..40 {
-            assert!(b.delay(attempt) <= Duration::from_millis(50));
-        }
     }
 }

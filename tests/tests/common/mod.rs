@@ -1,7 +1,7 @@
 //! What the handler's end-to-end tests share: captured log records, a simulated lake in moto
 //! with a model trained on its clean days, SQS events, and the function's dependencies.
 // Each test binary uses its own part of this module.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 pub use std::collections::{BTreeSet, HashMap};
 pub use std::io::Write;
@@ -18,7 +18,9 @@ pub use ipcheck::{
 pub use ipinsights::server::{InjectedError, Server, ServerConfig};
 pub use ipinsights::{Dataset, Hyperparameters, Model, TrainOptions};
 pub use seclake::simulate::{Codec, Manifest, ObjectSpec, SimConfig};
-pub use seclake::{ExtractOptions, ObjectReader, ReadOptions, Source, SourceVersion, extract_local};
+pub use seclake::{
+    ExtractOptions, ObjectReader, ReadOptions, Source, SourceVersion, extract_local,
+};
 pub use serde_json::{Value, json};
 
 // ---- captured log records ------------------------------------------------------------------
@@ -362,4 +364,3 @@ pub async fn every_scored_object(lake: &Lake, prefix: &str, deps: &Deps) -> Metr
     assert!(response.batch_item_failures.is_empty());
     metrics
 }
-
