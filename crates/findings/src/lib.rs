@@ -10,8 +10,11 @@
 pub mod anomaly;
 pub mod asff;
 pub mod event;
+pub mod labels;
 pub mod retry;
 pub mod sink;
+pub mod suppress;
+pub mod verdict;
 
 pub use anomaly::{Anomaly, Severity};
 
