@@ -109,6 +109,11 @@ def main():
             "s3.upload_file(sys.argv[3], sys.argv[1], sys.argv[2])", bucket, key, a.object], env=env)
 
         ours, ours_rss = timed([a.handler, bucket, key, str(a.runs + 1)], env)
+        # The cost of the sinks: every pair an anomaly, the cap (MAX_ANOMALIES_PER_OBJECT, 200)
+        # sent to Security Hub and EventBridge (moto), against the same run without sinks.
+        capped = dict(env, ANOMALY_THRESHOLD="1e9")
+        no_sink, _ = timed([a.handler, bucket, key, str(a.runs + 1)], capped)
+        sink, sink_rss = timed([a.handler, bucket, key, str(a.runs + 1)], dict(capped, BENCH_SINKS="1"))
         sample, sample_rss = timed([sys.executable, "-c", SAMPLE, bucket, key, str(a.runs), "bench"], env)
     finally:
         serve.terminate()
@@ -122,6 +127,11 @@ def main():
           f"{ours['distinct_pairs']:11d} {ours['pairs_per_s']:13.0f} {ours_rss:13.1f}")
     print(f"{'AWS sample approach (pandas)':30s} {sample['median_s']:9.3f} {1 / sample['median_s']:10.2f} {rows / sample['median_s']:12.0f} "
           f"{sample['rows_scored']:11d} {sample['rows_scored'] / sample['median_s']:13.0f} {sample_rss:13.1f}")
+    print(f"\nsinks, {sink['findings_sent']} findings and {sink['events_sent']} events per object "
+          f"(every pair an anomaly, capped at 200; Security Hub and EventBridge from moto on loopback):")
+    print(f"  without sinks {no_sink['median_s']:.3f} s/object, with sinks {sink['median_s']:.3f} s/object "
+          f"(+{(sink['median_s'] - no_sink['median_s']) * 1000:.0f} ms, {sink['median_s'] / no_sink['median_s']:.2f}x), "
+          f"peak RSS {sink_rss:.1f} MiB, sink failures {sink['sink_failures']}")
     print(f"\nspeed-up per object: {sample['median_s'] / ours['median_s']:.1f}x; the sample's single request was "
           f"{sample['request_bytes'] / 2**20:.1f} MiB (SageMaker's limit: 6 MiB), ipcheck's pairs fit in "
           f"{max(1, -(-ours['distinct_pairs'] * 36 // (4 << 20)))} request(s) of at most 4 MiB.")

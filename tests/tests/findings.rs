@@ -543,3 +543,99 @@ async fn a_sink_that_keeps_failing_hands_the_message_back_before_the_deadline() 
     );
     assert_eq!(failed.len(), with_anomalies.len());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suppression_rules_silence_what_they_match_until_they_expire() {
+    let Some(moto) = moto_endpoint() else { return };
+    logs();
+    let lake = lake(&moto);
+    let account = "210000000005";
+    let hub = hub_client(&moto);
+    let _ = hub.enable_security_hub().send().await;
+    let expected = expected_anomalies_as(lake, &lake.scored_objects, 0.0, true);
+    let mut entities: Vec<&str> = expected.iter().map(|(_, e, _)| e.as_str()).collect();
+    entities.dedup();
+    assert!(entities.len() >= 2, "two instances with anomalies");
+    let (silenced, silenced_ip) = expected
+        .iter()
+        .find(|(_, e, _)| e == entities[0])
+        .map(|(_, e, ip)| (e.clone(), ip.clone()))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("suppressions.yaml");
+    std::fs::write(
+        &rules,
+        format!(
+            "suppressions:
+  - id: partner-backup
+    entity: \"{silenced}\"
+    cidr: {silenced_ip}/32
+    reason: nightly backup to a partner
+    owner: netops@example.com
+    expires: 2999-01-01
+  - id: never-matches
+    entity: \"i-nomatch*\"
+    reason: nothing
+    owner: me
+    expires: 2999-01-01
+  - id: long-gone
+    entity: \"{}\"
+    reason: an old migration
+    owner: me
+    expires: 2020-01-01
+",
+            entities[1]
+        ),
+    )
+    .unwrap();
+    let sinks = Sinks {
+        security_hub: Some(SecurityHubSink::new(hub_client(&moto)).with_backoff(fast())),
+        events: None,
+    };
+    let deps = deps(
+        &moto,
+        &[("SUPPRESSIONS_URI", rules.to_str().unwrap())],
+        sinks,
+    );
+    let (response, metrics) = handle_batch(
+        invocation_in(account, sqs_event(&messages(lake, "sink-s-")), 60),
+        &deps,
+    )
+    .await
+    .unwrap();
+    assert!(response.batch_item_failures.is_empty());
+    let recs = records("sink-s-");
+    let suppressed = of_kind(&recs, "suppressed");
+    let silenced_expected = expected
+        .iter()
+        .filter(|(_, e, ip)| *e == silenced && *ip == silenced_ip)
+        .count();
+    assert_eq!(suppressed.len(), silenced_expected);
+    for r in &suppressed {
+        assert_eq!(r["rule"], "partner-backup");
+        assert_eq!(r["owner"], "netops@example.com");
+        assert_eq!(r["reason"], "nightly backup to a partner");
+        assert_eq!(r["entity"], silenced.as_str());
+    }
+    assert_eq!(metrics.suppressed as usize, silenced_expected);
+    // Everything else is sent, the expired rule's instance included.
+    let mut rest = expected.clone();
+    rest.retain(|(_, e, ip)| !(*e == silenced && *ip == silenced_ip));
+    assert_eq!(anomaly_set(&recs), rest);
+    let found = findings_of(&hub, account).await;
+    let pairs: BTreeSet<(String, String)> = found
+        .values()
+        .map(|f| {
+            let p = f.product_fields().unwrap();
+            (p[pf::ENTITY].clone(), p[pf::ADDRESS].clone())
+        })
+        .collect();
+    assert!(!pairs.contains(&(silenced.clone(), silenced_ip.clone())));
+    assert!(pairs.iter().any(|(e, _)| e == entities[1]));
+    assert_eq!(
+        pairs,
+        rest.iter()
+            .map(|(_, e, ip)| (e.clone(), ip.clone()))
+            .collect()
+    );
+}

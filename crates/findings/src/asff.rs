@@ -421,7 +421,10 @@ mod tests {
         let both = &Observed::fold(vec![a.clone(), b2])[0].1;
         let again = finding(&id, both, Some(&Prior::of(&next)), &target(), 4_000);
         let pf = again.product_fields().unwrap();
-        assert_eq!((pf[pf::RECORDS].as_str(), pf[pf::OBJECTS].as_str()), ("5", "2"));
+        assert_eq!(
+            (pf[pf::RECORDS].as_str(), pf[pf::OBJECTS].as_str()),
+            ("5", "2")
+        );
         assert_eq!(pf[pf::RECENT_OBJECTS].split(' ').count(), 2);
     }
 

@@ -1,12 +1,15 @@
 //! Handler throughput on one object, for `bench/handler.py`: the real handler, S3 from
 //! `AWS_ENDPOINT_URL` (moto), the endpoint from `AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`
-//! (`ipinsights serve`). Records are formatted as in Lambda and discarded.
+//! (`ipinsights serve`). Records are formatted as in Lambda and discarded. With
+//! `BENCH_SINKS=1` the anomalies also go to Security Hub and an EventBridge bus `bench` at
+//! `AWS_ENDPOINT_URL` (both created or enabled first).
 //!
 //! usage: bench_handler BUCKET KEY RUNS
 
 use std::time::Instant;
 
-use ipcheck::{Config, Deps, EndpointScorer, Scorer, handle_batch, logging};
+use findings::sink::{EventBridgeSink, SecurityHubSink};
+use ipcheck::{Config, Deps, EndpointScorer, Scorer, Sinks, handle_batch, logging};
 use seclake::ObjectReader;
 use serde_json::json;
 
@@ -32,11 +35,33 @@ async fn main() -> anyhow::Result<()> {
         config.endpoint_max_request_bytes,
         config.endpoint_concurrency,
     ));
+    let sinks = if std::env::var("BENCH_SINKS").as_deref() == Ok("1") {
+        let hub = aws_sdk_securityhub::Client::from_conf(
+            aws_sdk_securityhub::config::Builder::from(&sdk)
+                .retry_config(aws_sdk_securityhub::config::retry::RetryConfig::disabled())
+                .build(),
+        );
+        let events = aws_sdk_eventbridge::Client::from_conf(
+            aws_sdk_eventbridge::config::Builder::from(&sdk)
+                .retry_config(aws_sdk_eventbridge::config::retry::RetryConfig::disabled())
+                .build(),
+        );
+        // Already enabled or created on a second run: that is fine.
+        let _ = hub.enable_security_hub().send().await;
+        let _ = events.create_event_bus().name("bench").send().await;
+        Sinks {
+            security_hub: Some(SecurityHubSink::new(hub)),
+            events: Some(EventBridgeSink::new(events, "bench")),
+        }
+    } else {
+        Sinks::default()
+    };
     let deps = Deps::new(
         config,
         ObjectReader::with_s3(seclake::s3_client(&sdk)),
         scorer,
-    );
+    )
+    .with_sinks(sinks);
     let body = json!({"detail": {"bucket": {"name": bucket}, "object": {"key": key}}}).to_string();
     let mut times = Vec::new();
     let mut metrics = None;
@@ -65,7 +90,8 @@ async fn main() -> anyhow::Result<()> {
         "{}",
         json!({"runs": runs, "median_s": median, "min_s": times[0], "objects_per_s": 1.0 / median,
                "distinct_pairs": m.pairs_scored, "pairs_per_s": m.pairs_scored as f64 / median,
-               "anomalies": m.anomalies})
+               "anomalies": m.anomalies, "findings_sent": m.findings_sent,
+               "events_sent": m.events_sent, "sink_failures": m.sink_failures})
     );
     Ok(())
 }

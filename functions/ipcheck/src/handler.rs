@@ -19,6 +19,7 @@ use tracing::Instrument;
 use findings::Anomaly;
 use findings::asff::Target;
 use findings::sink::{EventBridgeSink, SecurityHubSink, SinkReport};
+use findings::suppress::SuppressionSet;
 
 use crate::config::Config;
 use crate::records::{self, Metrics, ObjectContext, ObjectSummary};
@@ -40,6 +41,8 @@ pub struct Deps {
     pub read: ReadOptions,
     /// The instance -> group mapping of `GROUPS_URI`, read once on first use.
     groups: OnceCell<Option<Arc<GroupMap>>>,
+    /// The rules of `SUPPRESSIONS_URI`, read once on first use.
+    suppressions: OnceCell<Option<Arc<SuppressionSet>>>,
     /// Reads `GROUPS_URI` from S3.
     s3: Option<aws_sdk_s3::Client>,
     pub sinks: Sinks,
@@ -57,6 +60,7 @@ impl Deps {
             scorer,
             read,
             groups: OnceCell::new(),
+            suppressions: OnceCell::new(),
             s3: None,
             sinks: Sinks::default(),
         }
@@ -80,20 +84,30 @@ impl Deps {
         self
     }
 
+    /// Suppression rules already in memory (the demo, tests).
+    pub fn with_suppressions(self, rules: SuppressionSet) -> Self {
+        let _ = self.suppressions.set(Some(Arc::new(rules)));
+        self
+    }
+
+    /// The text of a configuration object (`s3://…` or a path).
+    async fn read_config(&self, name: &str, uri: &str) -> Result<String, String> {
+        let bytes = match (uri.strip_prefix("s3://"), &self.s3) {
+            (Some(_), None) => return Err(format!("no S3 client to read {uri}")),
+            (Some(_), Some(s3)) => crate::scoring::load_bytes(s3, uri).await,
+            (None, _) => tokio::fs::read(uri).await.map_err(|e| e.to_string()),
+        }
+        .map_err(|e| format!("reading {name} {uri}: {e}"))?;
+        String::from_utf8(bytes).map_err(|_| format!("{name} {uri} is not UTF-8"))
+    }
+
     async fn groups(&self) -> Result<Option<Arc<GroupMap>>, String> {
         self.groups
             .get_or_try_init(|| async {
                 let Some(uri) = &self.config.groups_uri else {
                     return Ok(None);
                 };
-                let bytes = match (uri.strip_prefix("s3://"), &self.s3) {
-                    (Some(_), None) => return Err(format!("no S3 client to read {uri}")),
-                    (Some(_), Some(s3)) => crate::scoring::load_bytes(s3, uri).await,
-                    (None, _) => tokio::fs::read(uri).await.map_err(|e| e.to_string()),
-                }
-                .map_err(|e| format!("reading GROUPS_URI {uri}: {e}"))?;
-                let text = String::from_utf8(bytes)
-                    .map_err(|_| format!("GROUPS_URI {uri} is not UTF-8"))?;
+                let text = self.read_config("GROUPS_URI", uri).await?;
                 let map =
                     GroupMap::parse_csv(&text).map_err(|e| format!("GROUPS_URI {uri}: {e}"))?;
                 tracing::info!(uri = %uri, instances = map.len(), "group mapping loaded");
@@ -102,6 +116,38 @@ impl Deps {
             .await
             .cloned()
     }
+
+    async fn suppressions(&self) -> Result<Option<Arc<SuppressionSet>>, String> {
+        self.suppressions
+            .get_or_try_init(|| async {
+                let Some(uri) = &self.config.suppressions_uri else {
+                    return Ok(None);
+                };
+                let text = self.read_config("SUPPRESSIONS_URI", uri).await?;
+                let rules = SuppressionSet::parse(&text)
+                    .map_err(|e| format!("SUPPRESSIONS_URI {uri}: {e}"))?;
+                let now = now_ms();
+                for rule in rules.expired(now) {
+                    tracing::warn!(
+                        rule = %rule.id,
+                        owner = %rule.owner,
+                        expires = %findings::anomaly::rfc3339(rule.expires_ms),
+                        "suppression rule expired; ignored"
+                    );
+                }
+                tracing::info!(uri = %uri, rules = rules.len(), expired = rules.expired(now).len(), "suppression rules loaded");
+                Ok(Some(Arc::new(rules)))
+            })
+            .await
+            .cloned()
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// How an object ended.
@@ -442,6 +488,20 @@ async fn process_object(
             return ObjectOutcome::Failed(Metrics::default());
         }
     }
+    let suppressions = match deps.suppressions().await {
+        Ok(rules) => rules,
+        Err(e) => {
+            // Configuration, like the group mapping: a fixed file takes effect on retry.
+            records::failed(
+                message_id,
+                &object.bucket,
+                &object.key,
+                "suppressions_unreadable",
+                &e,
+            );
+            return ObjectOutcome::Failed(Metrics::default());
+        }
+    };
     let scored = match deps.scorer.score(&set.pairs, deadline).await {
         Ok(scored) => scored,
         Err(e) => {
@@ -519,6 +579,14 @@ async fn process_object(
                 key.event_day.day()
             )),
         };
+        if let Some(rule) = suppressions
+            .as_ref()
+            .and_then(|rules| rules.matching(&anomaly.subject(), now_ms()))
+        {
+            records::suppressed(&ctx, &anomaly, &rule.id, &rule.owner, &rule.reason);
+            summary.suppressed += 1;
+            continue;
+        }
         if kept.len() < deps.config.max_anomalies_per_object {
             kept.push(anomaly);
         } else {
@@ -560,12 +628,6 @@ async fn send_to_sinks(
     caller: &Caller,
     deadline: Instant,
 ) -> (SinkReport, SinkReport) {
-    let now_ms = || {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0)
-    };
     let hub = async {
         let Some(sink) = &sinks.security_hub else {
             return SinkReport::default();
