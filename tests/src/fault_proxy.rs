@@ -29,6 +29,9 @@ pub struct Fault {
     pub times: u64,
     pub status: Option<u16>,
     pub body: Option<String>,
+    /// With this set, the targeted requests are not failed but held this long and then
+    /// forwarded (an S3 read that stalls).
+    pub stall: Option<std::time::Duration>,
     /// Added before every forwarded response (S3's first-byte latency).
     pub first_byte_delay: std::time::Duration,
     /// Response bytes per second of one connection (`None`: as fast as loopback).
@@ -111,15 +114,20 @@ pub async fn start(upstream: &str, fault: Fault) -> FaultProxy {
                             });
                         let targeted = path.contains(&fault.path_contains) && header_matches;
                         if targeted && failed.fetch_add(1, Ordering::Relaxed) < fault.times {
-                            let body = fault.body.clone().unwrap_or_else(|| "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>InternalError</Code><Message>injected by the test proxy</Message></Error>".to_string());
-                            let mut resp = Response::new(Full::new(Bytes::from(body)));
-                            *resp.status_mut() = fault
-                                .status
-                                .and_then(|s| StatusCode::from_u16(s).ok())
-                                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-                            return Ok::<_, Infallible>(resp);
-                        }
-                        if targeted {
+                            match fault.stall {
+                                // Held, then answered (counted in `failed()` as stalled).
+                                Some(stall) => tokio::time::sleep(stall).await,
+                                None => {
+                                    let body = fault.body.clone().unwrap_or_else(|| "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>InternalError</Code><Message>injected by the test proxy</Message></Error>".to_string());
+                                    let mut resp = Response::new(Full::new(Bytes::from(body)));
+                                    *resp.status_mut() = fault
+                                        .status
+                                        .and_then(|s| StatusCode::from_u16(s).ok())
+                                        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                                    return Ok::<_, Infallible>(resp);
+                                }
+                            }
+                        } else if targeted {
                             failed.fetch_sub(1, Ordering::Relaxed);
                             targeted_count.fetch_add(1, Ordering::Relaxed);
                         }

@@ -381,6 +381,8 @@ async fn a_pair_set_over_6_mib_is_split_and_stitched_back_in_order() {
             ("ENDPOINT_NAME", "ipinsights-e2e"),
             ("ANOMALY_THRESHOLD", "0"),
             ("PAIRING", "src"),
+            // Every anomaly logged, to check the order of the chunks.
+            ("MAX_ANOMALIES_PER_OBJECT", "1000000"),
         ]),
         &moto,
         &url,

@@ -173,6 +173,12 @@ pub enum MessageOutcome {
 /// Time kept back from the invocation deadline to report the batch.
 const DEADLINE_MARGIN: Duration = Duration::from_millis(1500);
 
+/// Time kept for the sinks after the last object, when there are sinks.
+const SINK_RESERVE: Duration = Duration::from_millis(1000);
+
+/// An object is not started with less time than this left: it would only be cut off.
+const MIN_TIME_FOR_OBJECT: Duration = Duration::from_millis(500);
+
 /// When retries must stop: the invocation deadline less a margin (one minute without one, as
 /// in local runs).
 fn deadline_of(deadline_epoch_ms: u64) -> Instant {
@@ -212,6 +218,13 @@ pub async fn handle_batch(
     deps: &Deps,
 ) -> Result<(SqsBatchResponse, Metrics), lambda_runtime::Error> {
     let deadline = deadline_of(event.context.deadline);
+    // Objects stop early enough for the sinks to send what they found.
+    let has_sinks = deps.sinks.security_hub.is_some() || deps.sinks.events.is_some();
+    let work_deadline = if has_sinks {
+        deadline.checked_sub(SINK_RESERVE).unwrap_or(deadline)
+    } else {
+        deadline
+    };
     let caller = Caller::of_function_arn(&event.context.invoked_function_arn);
     let caller = &caller;
     let claims: Claims = Mutex::new(HashMap::new());
@@ -224,7 +237,7 @@ pub async fn handle_batch(
                 let claims = &claims;
                 async move {
                     let (outcome, metrics, anomalies) =
-                        handle_message(&message, deps, deadline, claims).await;
+                        handle_message(&message, deps, work_deadline, claims).await;
                     (id, outcome, metrics, anomalies)
                 }
                 .instrument(span)
@@ -446,10 +459,29 @@ async fn process_object(
         bucket: object.bucket.clone(),
         key: object.key.clone(),
     };
-    let extracted = deps
+    if deadline.saturating_duration_since(Instant::now()) < MIN_TIME_FOR_OBJECT {
+        records::failed(
+            message_id,
+            &object.bucket,
+            &object.key,
+            "deadline",
+            "too little time left in this invocation to start the object",
+        );
+        return ObjectOutcome::Failed(Metrics::default());
+    }
+    let extract = deps
         .objects
-        .extract(&location, object.size, &key.source, &options, &deps.read)
-        .await;
+        .extract(&location, object.size, &key.source, &options, &deps.read);
+    let Ok(extracted) = tokio::time::timeout_at(deadline, extract).await else {
+        records::failed(
+            message_id,
+            &object.bucket,
+            &object.key,
+            "deadline",
+            "reading the object did not finish before the invocation's deadline",
+        );
+        return ObjectOutcome::Failed(Metrics::default());
+    };
     let mut set = match extracted {
         Ok(set) => set,
         Err(e) if e.is_retryable() => {
@@ -502,7 +534,18 @@ async fn process_object(
             return ObjectOutcome::Failed(Metrics::default());
         }
     };
-    let scored = match deps.scorer.score(&set.pairs, deadline).await {
+    let score = deps.scorer.score(&set.pairs, deadline);
+    let Ok(scored) = tokio::time::timeout_at(deadline, score).await else {
+        records::failed(
+            message_id,
+            &object.bucket,
+            &object.key,
+            "deadline",
+            "scoring did not finish before the invocation's deadline",
+        );
+        return ObjectOutcome::Failed(Metrics::default());
+    };
+    let scored = match scored {
         Ok(scored) => scored,
         Err(e) => {
             let (_, errors) = e.calls();
