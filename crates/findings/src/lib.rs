@@ -7,6 +7,10 @@
 //! [`event`] (what is sent) -> [`sink`] (sending, batching, retries); [`labels`] and
 //! [`verdict`] close the loop.
 
+pub mod labels;
+pub mod suppress;
+pub mod verdict;
+
 /// `GeneratorId` of every finding this tool imports; `ipinsights feedback` filters on it.
 pub const GENERATOR_ID: &str = "seclake-ipinsights/ipcheck";
 
