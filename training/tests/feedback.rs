@@ -137,20 +137,14 @@ fn expected_label(k: usize, finding: &AwsSecurityFinding, verdict: Verdict) -> L
         address: address(k),
         group: (k % 7 != 0).then(|| format!("subnet-{}", k % 3)),
         verdict,
-        when_ms: parse_rfc3339_ms(
-            note.and_then(|n| n.updated_at())
-                .unwrap_or(&updated_at(k)),
-        )
-        .unwrap(),
+        when_ms: parse_rfc3339_ms(note.and_then(|n| n.updated_at()).unwrap_or(&updated_at(k)))
+            .unwrap(),
         who: note
             .and_then(|n| n.updated_by())
             .unwrap_or("unknown")
             .to_string(),
         finding_id: format!("seclake-ipinsights/{k}"),
-        note: note
-            .and_then(|n| n.text())
-            .unwrap_or_default()
-            .to_string(),
+        note: note.and_then(|n| n.text()).unwrap_or_default().to_string(),
     }
 }
 
@@ -217,7 +211,11 @@ fn feedback_writes_the_analysts_verdicts() {
     );
     assert_eq!((fp, tp), (39, 26));
     // Labels from the second page are among them.
-    assert!(expected.iter().any(|l| l.finding_id == "seclake-ipinsights/120"));
+    assert!(
+        expected
+            .iter()
+            .any(|l| l.finding_id == "seclake-ipinsights/120")
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("labels.csv");
@@ -275,7 +273,10 @@ fn feedback_writes_the_analysts_verdicts() {
             .arg(&out2),
     );
     assert!(stdout.contains("0 labels"), "{stdout}");
-    assert_eq!(parse_labels(&std::fs::read_to_string(&out2).unwrap()).unwrap(), vec![]);
+    assert_eq!(
+        parse_labels(&std::fs::read_to_string(&out2).unwrap()).unwrap(),
+        vec![]
+    );
 
     let bad = ipinsights()
         .args(["feedback", "--since", "yesterday", "--out"])
