@@ -46,7 +46,7 @@ fn ours(k: usize) -> aws_sdk_securityhub::types::builders::AwsSecurityFindingBui
     .map(|(k, v)| (k.to_string(), v))
     .collect();
     // Every seventh has no group.
-    if k % 7 != 0 {
+    if !k.is_multiple_of(7) {
         fields.insert(product_fields::GROUP.into(), format!("subnet-{}", k % 3));
     }
     AwsSecurityFinding::builder()
@@ -135,7 +135,7 @@ fn expected_label(k: usize, finding: &AwsSecurityFinding, verdict: Verdict) -> L
     Label {
         entity: entity(k),
         address: address(k),
-        group: (k % 7 != 0).then(|| format!("subnet-{}", k % 3)),
+        group: (!k.is_multiple_of(7)).then(|| format!("subnet-{}", k % 3)),
         verdict,
         when_ms: parse_rfc3339_ms(note.and_then(|n| n.updated_at()).unwrap_or(&updated_at(k)))
             .unwrap(),
