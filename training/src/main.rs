@@ -48,6 +48,12 @@ enum Command {
     BenchModel(cmd::bench_model::Args),
     /// Security Hub findings per day: top trends, outlier days and change points.
     Trends(cmd::trends::Args),
+    /// The analysts' verdicts on our Security Hub findings, as a labels CSV for prepare and
+    /// calibrate.
+    Feedback(cmd::feedback::Args),
+    /// Suppression rules: validate a file and list what expires.
+    #[command(subcommand)]
+    Suppressions(cmd::suppressions::Command),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -77,5 +83,7 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => cmd::serve::run(args),
         Command::BenchModel(args) => cmd::bench_model::run(args),
         Command::Trends(args) => cmd::trends::run(args),
+        Command::Feedback(args) => cmd::feedback::run(args),
+        Command::Suppressions(command) => cmd::suppressions::run(command),
     }
 }

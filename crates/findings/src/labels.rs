@@ -109,6 +109,22 @@ pub fn write_labels(mut w: impl Write, labels: &[Label]) -> std::io::Result<()> 
     Ok(())
 }
 
+/// The latest label of each (entity, address) pair (an analyst may revise a verdict, and one
+/// pair may alert more than once), sorted by entity and address.
+pub fn latest_per_pair(labels: &[Label]) -> Vec<&Label> {
+    let mut latest: std::collections::HashMap<(&str, Ipv4Addr), &Label> =
+        std::collections::HashMap::new();
+    for l in labels {
+        let slot = latest.entry((l.entity.as_str(), l.address)).or_insert(l);
+        if (l.when_ms, &l.finding_id) > (slot.when_ms, &slot.finding_id) {
+            *slot = l;
+        }
+    }
+    let mut pairs: Vec<&Label> = latest.into_values().collect();
+    pairs.sort_by(|a, b| (&a.entity, a.address).cmp(&(&b.entity, b.address)));
+    pairs
+}
+
 fn quote(field: &str) -> String {
     if field.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", field.replace('"', "\"\""))
@@ -328,6 +344,20 @@ mod tests {
         let crlf = format!("\u{feff}{}", text.replace("plain\n", "plain\r\n"));
         assert_eq!(parse_labels(&crlf).unwrap(), labels);
         assert_eq!(parse_labels(&format!("{HEADER}\n\n")).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn the_latest_verdict_on_a_pair_wins() {
+        let mut first = label("i-0b", "", None, Verdict::FalsePositive);
+        let mut revised = label("i-0b", "", None, Verdict::TruePositive);
+        revised.when_ms = first.when_ms + 1;
+        revised.finding_id = "other".into();
+        let other = label("i-0a", "", None, Verdict::FalsePositive);
+        let labels = vec![revised.clone(), other.clone(), first.clone()];
+        assert_eq!(latest_per_pair(&labels), vec![&other, &revised]);
+        first.address = "203.0.113.8".parse().unwrap();
+        let labels = vec![revised.clone(), first.clone()];
+        assert_eq!(latest_per_pair(&labels), vec![&revised, &first]);
     }
 
     #[test]

@@ -4,6 +4,7 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+use findings::labels::{Label, Verdict};
 use ipinsights::auc::roc_auc;
 use ipinsights::{Model, eval};
 
@@ -61,6 +62,56 @@ pub struct Args {
     /// Seed of the attack generator.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// The analysts' labels (`ipinsights feedback`; a path or s3://…): false positives count
+    /// as normal pairs in the threshold choice, true positives as confirmed attacks; the
+    /// threshold, false-positive rate and recall are printed before and after.
+    #[arg(long)]
+    labels: Option<String>,
+}
+
+/// One threshold choice: by false-positive rate, by alert budget when given, and the lower.
+#[derive(Debug, Clone, Copy)]
+struct Choice {
+    fpr_threshold: f64,
+    budget: Option<(f64, f64)>,
+    threshold: f64,
+}
+
+fn choose(normal: &[f64], args: &Args) -> anyhow::Result<Choice> {
+    let (fpr_threshold, _) =
+        threshold_at_fpr(normal, args.max_fpr).context("the scores include NaN")?;
+    let budget = args.alert_budget.map(|b| {
+        let alerts = (b * f64::from(args.normal_days)).floor() as usize;
+        (
+            b,
+            threshold_at_budget(normal, alerts).unwrap_or(fpr_threshold),
+        )
+    });
+    let threshold = match budget {
+        Some((_, t)) => t.min(fpr_threshold),
+        None => fpr_threshold,
+    };
+    Ok(Choice {
+        fpr_threshold,
+        budget,
+        threshold,
+    })
+}
+
+/// The pair each label is scored as: its entity when the model knows it, else its group (as
+/// the Lambda scores a new instance), else `None`. Without a model (an endpoint), the entity.
+fn label_pair(label: &Label, model: Option<&Model>) -> Option<(String, Ipv4Addr)> {
+    let Some(model) = model else {
+        return Some((label.entity.clone(), label.address));
+    };
+    if model.is_seen(&label.entity) {
+        return Some((label.entity.clone(), label.address));
+    }
+    label
+        .group
+        .as_ref()
+        .filter(|g| model.is_seen(g))
+        .map(|g| (g.clone(), label.address))
 }
 
 /// The threshold and what it does on normal pairs: the lowest score such that at most
@@ -110,6 +161,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.normal_days == 0 {
         bail!("--normal-days must be at least 1");
     }
+    let labels = match &args.labels {
+        Some(uri) => super::feedback::load_labels(uri)?,
+        None => Vec::new(),
+    };
     let data = read_pairs(&args.normal, false)?;
     let normal: Vec<(String, Ipv4Addr)> = data.pairs().map(|(e, ip)| (e.to_string(), ip)).collect();
     if normal.is_empty() {
@@ -121,18 +176,36 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let random =
         eval::random_ip_attacks(&entities, args.attacks.unwrap_or(normal.len()), args.seed);
     let shuffled = eval::shuffled_attacks(&normal, args.seed);
+    let model = match &args.model {
+        Some(path) => {
+            Some(Model::load(path).with_context(|| format!("loading {}", path.display()))?)
+        }
+        None => None,
+    };
+    // The labels' pairs (latest verdict per pair), scored after the rest.
+    let mut fp_pairs = Vec::new();
+    let mut tp_pairs = Vec::new();
+    let mut unknown_labels = 0usize;
+    for label in findings::labels::latest_per_pair(&labels) {
+        match (label_pair(label, model.as_ref()), label.verdict) {
+            (None, _) => unknown_labels += 1,
+            (Some(p), Verdict::FalsePositive) => fp_pairs.push(p),
+            (Some(p), Verdict::TruePositive) => tp_pairs.push(p),
+        }
+    }
 
     // One batch, so an endpoint sees a single stream of requests.
     let all: Vec<(&str, Ipv4Addr)> = normal
         .iter()
         .chain(&random)
         .chain(&shuffled)
+        .chain(&fp_pairs)
+        .chain(&tp_pairs)
         .map(|(e, ip)| (e.as_str(), *ip))
         .collect();
     // With a model file, also whether each pair's entity was trained on.
-    let (scores, seen): (Vec<f64>, Option<Vec<bool>>) = match (&args.model, &args.endpoint) {
-        (Some(path), _) => {
-            let model = Model::load(path).with_context(|| format!("loading {}", path.display()))?;
+    let (scores, seen): (Vec<f64>, Option<Vec<bool>>) = match (&model, &args.endpoint) {
+        (Some(model), _) => {
             let unseen = entities.iter().filter(|e| !model.is_seen(e)).count();
             if unseen > 0 {
                 // New instances are scored as their group in production, and the group's
@@ -157,7 +230,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let (n, r) = (normal.len(), random.len());
     let (normal_all, rest) = scores.split_at(n);
-    let (random_s, shuffled_s) = rest.split_at(r);
+    let (random_s, rest) = rest.split_at(r);
+    let (shuffled_s, rest) = rest.split_at(shuffled.len());
+    let (fp_s, tp_s) = rest.split_at(fp_pairs.len());
     let kept: Vec<f64> = match &seen {
         Some(seen) => normal_all
             .iter()
@@ -170,22 +245,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if kept.is_empty() {
         bail!("no pair of {} has an entity the model knows", args.normal);
     }
-    let normal_s = &kept[..];
-    let n = normal_s.len();
-
-    let (fpr_threshold, _) =
-        threshold_at_fpr(normal_s, args.max_fpr).context("the scores include NaN")?;
-    let budget = args.alert_budget.map(|b| {
-        let alerts = (b * f64::from(args.normal_days)).floor() as usize;
-        (
-            b,
-            threshold_at_budget(normal_s, alerts).unwrap_or(fpr_threshold),
-        )
-    });
-    let threshold = match budget {
-        Some((_, t)) => t.min(fpr_threshold),
-        None => fpr_threshold,
+    let heldout = &kept[..];
+    let before = choose(heldout, &args)?;
+    // With labels, the analysts' false positives are normal traffic too.
+    let with_labels: Vec<f64> = heldout.iter().chain(fp_s).copied().collect();
+    let normal_s = if args.labels.is_some() {
+        &with_labels[..]
+    } else {
+        heldout
     };
+    let n = normal_s.len();
+    let Choice {
+        fpr_threshold,
+        budget,
+        threshold,
+    } = choose(normal_s, &args)?;
     let fpr = below(normal_s, threshold);
     let per_day =
         |t: f64| normal_s.iter().filter(|s| **s < t).count() as f64 / f64::from(args.normal_days);
@@ -228,6 +302,46 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         below(shuffled_s, threshold),
         below(&attacks, threshold)
     );
+    if let Some(uri) = &args.labels {
+        println!(
+            "labels {uri}: {} labels, {} false-positive pairs (counted as normal), {} confirmed-attack pairs{}",
+            labels.len(),
+            fp_s.len(),
+            tp_s.len(),
+            if unknown_labels > 0 {
+                format!(
+                    ", {unknown_labels} pairs left out (neither entity nor group known to the model)"
+                )
+            } else {
+                String::new()
+            }
+        );
+        let fp_below = |t: f64| fp_s.iter().filter(|s| **s < t).count();
+        let recall = |t: f64| {
+            if tp_s.is_empty() {
+                "- (no confirmed attacks)".to_string()
+            } else {
+                let caught = tp_s.iter().filter(|s| **s < t).count();
+                format!(
+                    "{:.4} ({caught} of {})",
+                    caught as f64 / tp_s.len() as f64,
+                    tp_s.len()
+                )
+            }
+        };
+        for (name, t) in [
+            ("before labels", before.threshold),
+            ("with labels", threshold),
+        ] {
+            println!(
+                "threshold {name}: {t} (false-positive rate {:.4} on held-out and labelled normal pairs; {} of {} labelled false positives still alert; recall on confirmed attacks {})",
+                below(normal_s, t),
+                fp_below(t),
+                fp_s.len(),
+                recall(t)
+            );
+        }
+    }
     if let Some(path) = &args.plot {
         let (lo, hi) = plot(path, normal_s, random_s, shuffled_s, threshold)?;
         println!(

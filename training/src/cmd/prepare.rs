@@ -11,6 +11,7 @@ use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::athena::{Athena, AthenaArgs};
+use findings::labels::{Label, Verdict};
 use seclake::athena::{Filter, PairsQuery};
 use seclake::lake::{self, LakeRoot, Shuffler, Window};
 use seclake::{
@@ -115,7 +116,21 @@ pub struct Args {
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
+    /// The analysts' labels (`ipinsights feedback`; a path or s3://…): every false positive's
+    /// (entity, address) pair, and its (group, address) pair when it has a group, is added to
+    /// train.csv --label-rows times, so the model learns it as normal. True positives are
+    /// never added; when one pair has both verdicts, the latest wins.
+    #[arg(long)]
+    labels: Option<String>,
+    /// Training rows per false-positive pair (and as many for its group's pair). A pair of
+    /// everyday traffic has a row per object it appears in, so one row would be lost among
+    /// them; see the README for what the default does to a score.
+    #[arg(long, default_value_t = DEFAULT_LABEL_ROWS, requires = "labels")]
+    label_rows: usize,
 }
+
+/// `--label-rows`' default.
+pub const DEFAULT_LABEL_ROWS: usize = 50;
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum DedupArg {
@@ -146,10 +161,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(prepare(args))
+    // Read before the runtime runs: an s3:// file is read through a runtime of its own.
+    let labels = match &args.labels {
+        Some(uri) => super::feedback::load_labels(uri)?,
+        None => Vec::new(),
+    };
+    runtime.block_on(prepare(args, labels))
 }
 
-async fn prepare(args: Args) -> anyhow::Result<()> {
+async fn prepare(args: Args, labels: Vec<Label>) -> anyhow::Result<()> {
     let started = Instant::now();
     let out: seclake::ObjectLocation = args.out.parse().map_err(anyhow::Error::msg)?;
     let window = Window {
@@ -170,7 +190,7 @@ async fn prepare(args: Args) -> anyhow::Result<()> {
     }
     let first_validation_day = days[days.len() - args.validation_days.max(1)];
     if args.athena {
-        return prepare_athena(&args, out, first_validation_day, started).await;
+        return prepare_athena(&args, out, first_validation_day, started, &labels).await;
     }
     let lake_arg = args
         .lake
@@ -287,12 +307,13 @@ async fn prepare(args: Args) -> anyhow::Result<()> {
     }
     bar.finish_and_clear();
     let summary = format!("{} objects, {} rows", objects.len(), rows_read);
-    let source = serde_json::json!({
+    let mut source = serde_json::json!({
         "lake": lake_arg,
         "objects": objects.len(),
         "rows": rows_read,
         "bytes_read": bytes_read,
     });
+    source["labels"] = add_labels(&mut sink, &args, &labels)?;
     sink.finish(
         &args,
         first_validation_day,
@@ -310,6 +331,7 @@ async fn prepare_athena(
     out: seclake::ObjectLocation,
     first_validation_day: EventDay,
     started: Instant,
+    labels: &[Label],
 ) -> anyhow::Result<()> {
     let seclake::ObjectLocation::S3 { bucket, key } = &out else {
         bail!(
@@ -483,7 +505,7 @@ async fn prepare_athena(
         finished.query_execution_id,
         files.len()
     );
-    let source = serde_json::json!({
+    let mut source = serde_json::json!({
         // Athena reports pairs, not objects or rows; entities unsafe for CSV are dropped in SQL.
         "objects": null,
         "rows": null,
@@ -499,6 +521,7 @@ async fn prepare_athena(
             "query": finished,
         },
     });
+    source["labels"] = add_labels(&mut sink, args, labels)?;
     sink.finish(
         args,
         first_validation_day,
@@ -517,6 +540,49 @@ async fn prepare_athena(
         }
     }
     Ok(())
+}
+
+/// Adds the false positives of `labels` to the training rows; returns the manifest's `labels`
+/// entry (null without --labels).
+fn add_labels(sink: &mut Sink, args: &Args, labels: &[Label]) -> anyhow::Result<serde_json::Value> {
+    let Some(uri) = &args.labels else {
+        return Ok(serde_json::Value::Null);
+    };
+    let pairs = findings::labels::latest_per_pair(labels);
+    let (fp, tp): (Vec<&Label>, Vec<&Label>) = pairs
+        .into_iter()
+        .partition(|l| l.verdict == Verdict::FalsePositive);
+    let (mut rows, mut group_rows) = (0u64, 0u64);
+    for l in &fp {
+        for _ in 0..args.label_rows {
+            if sink.push(&l.entity, l.address, false)? {
+                rows += 1;
+            }
+            if let Some(group) = &l.group
+                && sink.push(group, l.address, false)?
+            {
+                group_rows += 1;
+            }
+        }
+    }
+    eprintln!(
+        "labels {uri}: {} labels; {} false-positive pairs added as {} training rows ({} per pair) and {} group rows; {} true-positive pairs not trained on",
+        labels.len(),
+        fp.len(),
+        rows,
+        args.label_rows,
+        group_rows,
+        tp.len()
+    );
+    Ok(serde_json::json!({
+        "url": uri,
+        "labels": labels.len(),
+        "false_positive_pairs": fp.len(),
+        "true_positive_pairs": tp.len(),
+        "rows_per_label": args.label_rows,
+        "rows": rows,
+        "group_rows": group_rows,
+    }))
 }
 
 /// A few random bits for run names (no RNG dependency needed for this).
