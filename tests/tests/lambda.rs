@@ -536,3 +536,60 @@ fn flows_object(rows: &[(String, String)]) -> Vec<u8> {
     w.close().unwrap();
     out
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_that_stalls_past_the_deadline_is_handed_back_before_it() {
+    let Some(moto) = moto_endpoint() else { return };
+    logs();
+    let lake = lake(&moto);
+    let (url, _server) = start_server(lake.model.clone(), ServerConfig::default()).await;
+    let (_, stalled_key, _) = &lake.scored_objects[0];
+    let name = stalled_key.rsplit('/').next().unwrap().to_string();
+    // Every read of one object is held for 20 s; the invocation has 6.
+    let proxy = fault_proxy::start(
+        &moto,
+        fault_proxy::Fault {
+            path_contains: name,
+            times: u64::MAX,
+            stall: Some(Duration::from_secs(20)),
+            ..Default::default()
+        },
+    )
+    .await;
+    let deps = endpoint_deps(
+        config(&[("ENDPOINT_NAME", "ipinsights-e2e")]),
+        &proxy.url,
+        &url,
+    );
+    let p = "stall-";
+    let messages: Vec<(String, String)> = lake
+        .scored_objects
+        .iter()
+        .enumerate()
+        .map(|(i, (b, k, _))| (format!("{p}{i}"), s3_body(b, k, None)))
+        .collect();
+    let started = std::time::Instant::now();
+    let (response, metrics) = handle_batch(invocation(sqs_event(&messages), 6), &deps)
+        .await
+        .unwrap();
+    // Answered before Lambda's deadline, naming only the unfinished message.
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(failures(&response), BTreeSet::from([format!("{p}0")]));
+    assert_eq!(
+        metrics.objects_scored as usize,
+        lake.scored_objects.len() - 1
+    );
+    let recs = records(p);
+    let failed = of_kind(&recs, "failed");
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0]["reason"], "deadline");
+    assert_eq!(failed[0]["message_id"], format!("{p}0"));
+    assert_eq!(
+        anomaly_set(&recs),
+        expected_anomalies(lake, &lake.scored_objects[1..], 0.0)
+    );
+}
