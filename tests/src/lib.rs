@@ -1,7 +1,12 @@
-//! Shared set-up of the end-to-end tests (in `tests/tests/`): the local AWS stand-ins that
-//! `scripts/test.sh` starts, a fault-injecting proxy, and the paths of shared fixtures.
+//! Shared set-up of the end-to-end tests (in `tests/tests/`, and the function's own in
+//! `functions/ipcheck/tests/`): the local AWS stand-ins that `scripts/test.sh` starts, a
+//! fault-injecting proxy, a simulated lake with its model, a Lambda Runtime API that runs the
+//! built function, an SQS event source mapping, and the paths of shared fixtures.
 
+pub mod event_source;
 pub mod fault_proxy;
+pub mod lake;
+pub mod runtime_api;
 
 use std::path::PathBuf;
 

@@ -129,7 +129,9 @@ impl SecurityHubSink {
         report: &mut SinkReport,
     ) -> Result<HashMap<String, Prior>, Failure> {
         let mut out = HashMap::new();
-        for chunk in ids.chunks(MAX_IDS_PER_LOOKUP) {
+        let wanted: std::collections::HashSet<&str> = ids.iter().copied().collect();
+        let mut chunks = ids.chunks(MAX_IDS_PER_LOOKUP);
+        while let Some(chunk) = chunks.next() {
             let filters = AwsSecurityFindingFilters::builder()
                 .set_id(Some(
                     chunk
@@ -144,37 +146,26 @@ impl SecurityHubSink {
                 ))
                 .build();
             let mut token: Option<String> = None;
+            // Set when the service returns findings the filter excludes (it ignored the
+            // filter, as moto does): one scan then serves every remaining id.
+            let mut unfiltered = false;
             loop {
-                let mut attempt = 0;
-                let page = loop {
-                    report.calls += 1;
-                    let call = self
-                        .client
-                        .get_findings()
-                        .filters(filters.clone())
-                        .max_results(100)
-                        .set_next_token(token.clone())
-                        .send();
-                    let failure = match tokio::time::timeout_at(deadline, call).await {
-                        Ok(Ok(page)) => break page,
-                        Ok(Err(e)) => classify(&e),
-                        Err(_) => {
-                            Failure::Transient("GetFindings timed out at the deadline".into())
-                        }
-                    };
-                    match failure {
-                        Failure::Transient(_) if self.backoff.wait(attempt, deadline).await => {
-                            attempt += 1;
-                            report.retries += 1;
-                        }
-                        f => return Err(f),
-                    }
-                };
+                if Instant::now() >= deadline {
+                    return Err(Failure::Transient(
+                        "GetFindings: the invocation's deadline came first".into(),
+                    ));
+                }
+                let page = self
+                    .get_findings_page(&filters, token.clone(), deadline, report)
+                    .await?;
                 // Checked here too: a filter the service ignores must not fold in another
                 // finding's counts.
                 for f in page.findings() {
-                    if let Some(id) = f.id().filter(|id| chunk.contains(id)) {
-                        out.insert(id.to_string(), Prior::of(f));
+                    match f.id() {
+                        Some(id) if wanted.contains(id) => {
+                            out.insert(id.to_string(), Prior::of(f));
+                        }
+                        _ => unfiltered = true,
                     }
                 }
                 token = page
@@ -185,8 +176,45 @@ impl SecurityHubSink {
                     break;
                 }
             }
+            if unfiltered {
+                // The whole set was scanned: the other chunks are answered.
+                for _ in chunks.by_ref() {}
+            }
         }
         Ok(out)
+    }
+
+    /// One GetFindings page, retried on transient failures until the deadline.
+    async fn get_findings_page(
+        &self,
+        filters: &AwsSecurityFindingFilters,
+        token: Option<String>,
+        deadline: Instant,
+        report: &mut SinkReport,
+    ) -> Result<aws_sdk_securityhub::operation::get_findings::GetFindingsOutput, Failure> {
+        let mut attempt = 0;
+        loop {
+            report.calls += 1;
+            let call = self
+                .client
+                .get_findings()
+                .filters(filters.clone())
+                .max_results(100)
+                .set_next_token(token.clone())
+                .send();
+            let failure = match tokio::time::timeout_at(deadline, call).await {
+                Ok(Ok(page)) => return Ok(page),
+                Ok(Err(e)) => classify(&e),
+                Err(_) => Failure::Transient("GetFindings timed out at the deadline".into()),
+            };
+            match failure {
+                Failure::Transient(_) if self.backoff.wait(attempt, deadline).await => {
+                    attempt += 1;
+                    report.retries += 1;
+                }
+                f => return Err(f),
+            }
+        }
     }
 
     /// One BatchImportFindings request, then the findings that failed transiently by

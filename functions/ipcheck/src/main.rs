@@ -9,8 +9,25 @@ use ipcheck::{
 use lambda_runtime::{LambdaEvent, run, service_fn};
 use seclake::ObjectReader;
 
-#[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
+/// Stack of the runtime's threads: the AWS SDK's (de)serializers of large shapes (Security
+/// Hub's findings) recurse deeply, and the main thread's stack is whatever the system gives.
+const THREAD_STACK_BYTES: usize = 16 << 20;
+
+fn main() -> Result<(), lambda_runtime::Error> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(THREAD_STACK_BYTES)
+        .build()?;
+    // The handler runs where `block_on` runs: on a thread whose stack is ours to size.
+    std::thread::Builder::new()
+        .name("ipcheck".into())
+        .stack_size(THREAD_STACK_BYTES)
+        .spawn(move || runtime.block_on(serve()))?
+        .join()
+        .map_err(|_| "the function's thread panicked")?
+}
+
+async fn serve() -> Result<(), lambda_runtime::Error> {
     logging::init(logging::json_requested(), std::io::stdout);
     let config = Config::from_env().map_err(|e| {
         tracing::error!(error = %e, "invalid configuration");
