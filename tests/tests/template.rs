@@ -1065,3 +1065,33 @@ fn the_parameters_a_team_sets_exist_and_are_all_used() {
         );
     }
 }
+
+#[test]
+fn the_timeout_leaves_room_for_the_functions_own_margins() {
+    let t = template();
+    let timeout = parameter(&t, "FunctionTimeout");
+    let window = parameter(&t, "MaximumBatchingWindowInSeconds");
+    // The function answers before its deadline; the shortest timeout must leave real work time.
+    let reserved = ipcheck::handler::DEADLINE_MARGIN
+        + ipcheck::handler::SINK_RESERVE
+        + ipcheck::handler::MIN_TIME_FOR_OBJECT;
+    assert!(
+        num(&timeout["MinValue"]) >= 3.0 * reserved.as_secs_f64(),
+        "FunctionTimeout's minimum leaves no time to work after the margins ({reserved:?})"
+    );
+    // The queue's visibility timeout (at most 12 h in SQS) can follow AWS's advice for every
+    // allowed setting: 6 x timeout + batching window.
+    let worst = 6.0 * num(&timeout["MaxValue"]) + num(&window["MaxValue"]);
+    assert!(worst <= 43_200.0, "{worst}");
+    // The README's figure is the rule applied to the defaults.
+    let advised = 6.0 * num(&timeout["Default"]) + num(&window["Default"]);
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    assert!(
+        readme.contains(&format!("VisibilityTimeout={advised}")),
+        "the README's set-queue-attributes command uses {advised}"
+    );
+    assert!(
+        readme.contains(&format!("so {advised} s for")),
+        "the README states {advised} s"
+    );
+}

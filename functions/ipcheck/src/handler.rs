@@ -171,13 +171,13 @@ pub enum MessageOutcome {
 }
 
 /// Time kept back from the invocation deadline to report the batch.
-const DEADLINE_MARGIN: Duration = Duration::from_millis(1500);
+pub const DEADLINE_MARGIN: Duration = Duration::from_millis(1500);
 
 /// Time kept for the sinks after the last object, when there are sinks.
-const SINK_RESERVE: Duration = Duration::from_millis(1000);
+pub const SINK_RESERVE: Duration = Duration::from_millis(1000);
 
 /// An object is not started with less time than this left: it would only be cut off.
-const MIN_TIME_FOR_OBJECT: Duration = Duration::from_millis(500);
+pub const MIN_TIME_FOR_OBJECT: Duration = Duration::from_millis(500);
 
 /// When retries must stop: the invocation deadline less a margin (one minute without one, as
 /// in local runs).
