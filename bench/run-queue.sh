@@ -26,4 +26,4 @@ export MOTO_ENDPOINT=http://127.0.0.1:$port AWS_ENDPOINT_URL=http://127.0.0.1:$p
 export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
 export AWS_EC2_METADATA_DISABLED=true
 export IPCHECK_BIN=$PWD/target/release/ipcheck IPCHECK_LOAD_MESSAGES=$messages
-cargo test --release -p ipcheck --test queue load_many_notifications -- --ignored --nocapture
+cargo test -p ipcheck --test queue load_many_notifications -- --ignored --nocapture
