@@ -127,3 +127,37 @@ pub fn test_python() -> Option<PathBuf> {
         }
     }
 }
+
+/// Our findings (generator `seclake-ipinsights/ipcheck`) that Security Hub holds for `account`,
+/// by id. moto's GetFindings ignores filters, so they are applied here.
+pub async fn our_findings(
+    hub: &aws_sdk_securityhub::Client,
+    account: &str,
+) -> std::collections::BTreeMap<String, aws_sdk_securityhub::types::AwsSecurityFinding> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = hub
+            .get_findings()
+            .max_results(100)
+            .set_next_token(token.clone())
+            .send()
+            .await
+            .expect("GetFindings");
+        for f in page.findings() {
+            if f.generator_id() == Some(findings::GENERATOR_ID)
+                && f.aws_account_id() == Some(account)
+                && let Some(id) = f.id()
+            {
+                out.insert(id.to_string(), f.clone());
+            }
+        }
+        token = page
+            .next_token()
+            .filter(|t| !t.is_empty())
+            .map(str::to_string);
+        if token.is_none() {
+            return out;
+        }
+    }
+}

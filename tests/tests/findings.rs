@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_sdk_securityhub::types::AwsSecurityFinding;
 use common::*;
 use findings::sink::{EventBridgeSink, SecurityHubSink};
-use findings::{GENERATOR_ID, product_fields as pf};
+use findings::product_fields as pf;
 use ipcheck::Sinks;
 
 const MODEL_URI: &str = "s3://ipinsights-models/lambda-e2e/model.safetensors";
@@ -69,35 +69,12 @@ fn messages(lake: &Lake, prefix: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Our findings in moto for `account` (moto's GetFindings ignores filters: they are applied
-/// here), by id.
+/// Our findings in moto for `account`, by id.
 async fn findings_of(
     hub: &aws_sdk_securityhub::Client,
     account: &str,
 ) -> BTreeMap<String, AwsSecurityFinding> {
-    let mut out = BTreeMap::new();
-    let mut token: Option<String> = None;
-    loop {
-        let page = hub
-            .get_findings()
-            .max_results(100)
-            .set_next_token(token.clone())
-            .send()
-            .await
-            .expect("GetFindings");
-        for f in page.findings() {
-            if f.generator_id() == Some(GENERATOR_ID) && f.aws_account_id() == Some(account) {
-                out.insert(f.id().unwrap().to_string(), f.clone());
-            }
-        }
-        token = page
-            .next_token()
-            .filter(|t| !t.is_empty())
-            .map(str::to_string);
-        if token.is_none() {
-            return out;
-        }
-    }
+    e2e_tests::our_findings(hub, account).await
 }
 
 /// A bus whose events land in a new SQS queue; returns the queue URL.
