@@ -764,11 +764,16 @@ impl PairExtractor {
 
     /// Decodes row group `rg` from `reader`, which must serve at least
     /// [`Self::row_group_ranges`].
-    pub fn extract_row_group<R: ChunkReader + 'static>(
+    pub fn extract_row_group<R: ChunkReader + Clone + 'static>(
         &self,
         reader: R,
         rg: usize,
     ) -> Result<RowGroupPairs, ExtractError> {
+        let row_group = self.metadata.metadata().row_group(rg);
+        let pages = Arc::new(reader.clone());
+        for &col in &self.leaf_columns {
+            check_dictionary_pages(&pages, row_group.column(col), row_group.num_rows())?;
+        }
         let batches =
             ParquetRecordBatchReaderBuilder::new_with_metadata(reader, self.metadata.clone())
                 .with_projection(self.mask.clone())
@@ -1164,6 +1169,47 @@ fn entity_code(text: &str, interner: &mut Interner) -> u64 {
 }
 
 /// Validates a column chunk's byte range (corrupt metadata must not panic).
+/// Rejects a column chunk with a dictionary-encoded data page that no dictionary page
+/// precedes. Such a chunk is corrupt, and parquet's arrow reader panics on it ("Decoder for
+/// dict should have been set") instead of returning an error, which would abort the Lambda
+/// (release builds abort on panic). A chunk that opens with a dictionary page cannot hit that
+/// panic and costs one page header read; any other chunk is read page by page first.
+fn check_dictionary_pages<R: ChunkReader>(
+    reader: &Arc<R>,
+    column: &parquet::file::metadata::ColumnChunkMetaData,
+    rows: i64,
+) -> Result<(), ExtractError> {
+    use parquet::basic::Encoding;
+    use parquet::column::page::{Page, PageReader};
+    use parquet::file::serialized_reader::SerializedPageReader;
+
+    let rows = usize::try_from(rows).unwrap_or(0);
+    let mut pages = SerializedPageReader::new(Arc::clone(reader), column, rows, None)?;
+    if pages.peek_next_page()?.is_some_and(|p| p.is_dict) {
+        return Ok(());
+    }
+    let mut dictionary = false;
+    while let Some(page) = pages.get_next_page()? {
+        let encoding = match page {
+            Page::DictionaryPage { .. } => {
+                dictionary = true;
+                continue;
+            }
+            Page::DataPage { encoding, .. } | Page::DataPageV2 { encoding, .. } => encoding,
+        };
+        if !dictionary && matches!(encoding, Encoding::PLAIN_DICTIONARY | Encoding::RLE_DICTIONARY)
+        {
+            return Err(ExtractError::Parquet(
+                parquet::errors::ParquetError::General(format!(
+                    "column {}: a {encoding} data page without a dictionary page before it",
+                    column.column_path()
+                )),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn checked_range(
     column: &parquet::file::metadata::ColumnChunkMetaData,
 ) -> Result<Range<u64>, ExtractError> {
@@ -2167,5 +2213,42 @@ mod initiator_tests {
         let facts = set.pairs[0].facts;
         assert_eq!((facts.first_ms, facts.last_ms), (None, None));
         assert_eq!((facts.port, facts.protocol), (Some(22), Some(6)));
+    }
+}
+
+/// Inputs found by the fuzz targets in `fuzz/` (minimized, kept under `fuzz/regressions/`).
+#[cfg(test)]
+mod fuzz_regressions {
+    use super::*;
+    use crate::object::{ReadOptions, extract_bytes};
+    use bytes::Bytes;
+
+    /// A VPC Flow object whose time column chunk has an RLE_DICTIONARY data page and no
+    /// dictionary page: parquet's reader panicked ("Decoder for dict should have been set"),
+    /// which aborts a release build. It must be an error instead (the page scan of
+    /// `check_dictionary_pages` reports it, or a corrupt page header further on).
+    #[test]
+    fn dictionary_encoded_page_without_dictionary_page_is_an_error() {
+        let data = Bytes::from_static(include_bytes!(
+            "../../../fuzz/regressions/parquet_object/dict-page-missing-22936b"
+        ));
+        let read = ReadOptions {
+            threads: 1,
+            ..ReadOptions::default()
+        };
+        let mut errors = Vec::new();
+        for source in [Source::VpcFlow, Source::Route53] {
+            for pairing in Pairing::ALL {
+                let options = ExtractOptions {
+                    pairing,
+                    ..ExtractOptions::default()
+                };
+                if let Err(e) = extract_bytes(data.clone(), &source, &options, &read) {
+                    errors.push(e.to_string());
+                }
+            }
+        }
+        // Every combination returns (no panic), and none reads the object.
+        assert_eq!(errors.len(), 8, "{errors:?}");
     }
 }
