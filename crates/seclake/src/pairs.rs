@@ -1197,7 +1197,11 @@ fn check_dictionary_pages<R: ChunkReader>(
             }
             Page::DataPage { encoding, .. } | Page::DataPageV2 { encoding, .. } => encoding,
         };
-        if !dictionary && matches!(encoding, Encoding::PLAIN_DICTIONARY | Encoding::RLE_DICTIONARY)
+        if !dictionary
+            && matches!(
+                encoding,
+                Encoding::PLAIN_DICTIONARY | Encoding::RLE_DICTIONARY
+            )
         {
             return Err(ExtractError::Parquet(
                 parquet::errors::ParquetError::General(format!(
