@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_securityhub::types::AwsSecurityFinding;
 use common::*;
-use findings::sink::{EventBridgeSink, SecurityHubSink};
 use findings::product_fields as pf;
+use findings::sink::{EventBridgeSink, SecurityHubSink};
 use ipcheck::Sinks;
 
 const MODEL_URI: &str = "s3://ipinsights-models/lambda-e2e/model.safetensors";
