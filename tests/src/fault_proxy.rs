@@ -2,7 +2,6 @@
 //! to the real server: how the tests inject S3 500s, Security Hub throttling or EventBridge
 //! 5xx in front of moto.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,6 +31,9 @@ pub struct Fault {
     /// With this set, the targeted requests are not failed but held this long and then
     /// forwarded (an S3 read that stalls).
     pub stall: Option<std::time::Duration>,
+    /// With this set, the targeted requests get no answer: the connection is closed (a
+    /// connection reset).
+    pub reset: bool,
     /// Added before every forwarded response (S3's first-byte latency).
     pub first_byte_delay: std::time::Duration,
     /// Response bytes per second of one connection (`None`: as fast as loopback).
@@ -114,6 +116,12 @@ pub async fn start(upstream: &str, fault: Fault) -> FaultProxy {
                             });
                         let targeted = path.contains(&fault.path_contains) && header_matches;
                         if targeted && failed.fetch_add(1, Ordering::Relaxed) < fault.times {
+                            if fault.reset {
+                                return Err(std::io::Error::new(
+                                    std::io::ErrorKind::ConnectionReset,
+                                    "reset by the test proxy",
+                                ));
+                            }
                             match fault.stall {
                                 // Held, then answered (counted in `failed()` as stalled).
                                 Some(stall) => tokio::time::sleep(stall).await,
@@ -124,7 +132,7 @@ pub async fn start(upstream: &str, fault: Fault) -> FaultProxy {
                                         .status
                                         .and_then(|s| StatusCode::from_u16(s).ok())
                                         .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-                                    return Ok::<_, Infallible>(resp);
+                                    return Ok::<_, std::io::Error>(resp);
                                 }
                             }
                         } else if targeted {

@@ -593,3 +593,41 @@ async fn a_read_that_stalls_past_the_deadline_is_handed_back_before_it() {
         expected_anomalies(lake, &lake.scored_objects[1..], 0.0)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_reset_by_s3_are_retried() {
+    let Some(moto) = moto_endpoint() else { return };
+    logs();
+    let lake = lake(&moto);
+    let (bucket, key, _) = &lake.scored_objects[1];
+    let (url, _server) = start_server(lake.model.clone(), ServerConfig::default()).await;
+    let name = key.rsplit('/').next().unwrap().to_string();
+    // Two reads of the object end with the connection closed and no answer.
+    let proxy = fault_proxy::start(
+        &moto,
+        fault_proxy::Fault {
+            path_contains: name,
+            times: 2,
+            reset: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    let deps = endpoint_deps(
+        config(&[("ENDPOINT_NAME", "ipinsights-e2e")]),
+        &proxy.url,
+        &url,
+    );
+    let p = "s3-reset-";
+    let messages = vec![(format!("{p}1"), s3_body(bucket, key, None))];
+    let (response, metrics) = handle_batch(invocation(sqs_event(&messages), 30), &deps)
+        .await
+        .unwrap();
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(proxy.failed(), 2);
+    assert_eq!(metrics.objects_scored, 1);
+    assert_eq!(
+        anomaly_set(&records(p)),
+        expected_anomalies(lake, &lake.scored_objects[1..2], 0.0)
+    );
+}

@@ -1173,7 +1173,9 @@ fn entity_code(text: &str, interner: &mut Interner) -> u64 {
 /// precedes. Such a chunk is corrupt, and parquet's arrow reader panics on it ("Decoder for
 /// dict should have been set") instead of returning an error, which would abort the Lambda
 /// (release builds abort on panic). A chunk that opens with a dictionary page cannot hit that
-/// panic and costs one page header read; any other chunk is read page by page first.
+/// panic and costs one page read; any other chunk is read page by page first. Pages are read
+/// with `get_next_page` only: `peek_next_page` panics on a data page header without its
+/// `data_page_header` (parquet 60).
 fn check_dictionary_pages<R: ChunkReader>(
     reader: &Arc<R>,
     column: &parquet::file::metadata::ColumnChunkMetaData,
@@ -1185,18 +1187,18 @@ fn check_dictionary_pages<R: ChunkReader>(
 
     let rows = usize::try_from(rows).unwrap_or(0);
     let mut pages = SerializedPageReader::new(Arc::clone(reader), column, rows, None)?;
-    if pages.peek_next_page()?.is_some_and(|p| p.is_dict) {
-        return Ok(());
-    }
     let mut dictionary = false;
+    let mut first = true;
     while let Some(page) = pages.get_next_page()? {
         let encoding = match page {
+            Page::DictionaryPage { .. } if first => return Ok(()),
             Page::DictionaryPage { .. } => {
                 dictionary = true;
                 continue;
             }
             Page::DataPage { encoding, .. } | Page::DataPageV2 { encoding, .. } => encoding,
         };
+        first = false;
         if !dictionary
             && matches!(
                 encoding,
@@ -2254,5 +2256,23 @@ mod fuzz_regressions {
         }
         // Every combination returns (no panic), and none reads the object.
         assert_eq!(errors.len(), 8, "{errors:?}");
+    }
+
+    /// A data page header without its `data_page_header`: the first version of
+    /// `check_dictionary_pages` peeked at it with `peek_next_page`, which unwraps it.
+    #[test]
+    fn data_page_header_without_its_fields_is_an_error() {
+        let data = Bytes::from_static(include_bytes!(
+            "../../../fuzz/regressions/parquet_object/data-page-header-missing"
+        ));
+        let read = ReadOptions {
+            threads: 1,
+            ..ReadOptions::default()
+        };
+        let options = ExtractOptions {
+            pairing: Pairing::ALL[data.len() % 4],
+            ..ExtractOptions::default()
+        };
+        assert!(extract_bytes(data, &Source::VpcFlow, &options, &read).is_err());
     }
 }
