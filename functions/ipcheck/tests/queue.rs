@@ -392,3 +392,70 @@ async fn our_findings(hub: &aws_sdk_securityhub::Client, account: &str) -> BTree
         .into_keys()
         .collect()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_that_throttles_across_deliveries_loses_nothing() {
+    use ipinsights::server::{InjectedError, Server, ServerConfig};
+    let Some(moto) = moto_endpoint() else { return };
+    let lake = lake(&moto);
+    let sqs = sqs(&moto);
+    // The endpoint throttles its first 40 requests: several deliveries' worth of retries.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let server = Server::new(
+        lake.model.clone(),
+        ServerConfig {
+            fail_first: 40,
+            fail_with: InjectedError::from_status(400),
+            ..ServerConfig::default()
+        },
+    );
+    tokio::spawn(server.clone().serve(listener, std::future::pending()));
+    let bodies: Vec<String> = lake
+        .scored_objects
+        .iter()
+        .map(|(b, k, _)| s3_shape(b, k))
+        .collect();
+    let (url, arn, dlq) = queue_with_dlq(&sqs, "ipcheck-queue-throttled", 10).await;
+    send_all(&sqs, &url, &bodies).await;
+    let mut f = function(
+        &moto,
+        Duration::from_secs(5),
+        &[
+            ("ENDPOINT_NAME", "ipinsights-e2e"),
+            ("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", &endpoint),
+        ],
+    );
+    f.env.retain(|(k, _)| k != "MODEL_URI");
+    let api = RuntimeApi::start(f).await;
+    let drained = mapping(&url, &arn, 6)
+        .drain(&sqs, &api, Duration::from_secs(180))
+        .await;
+    assert_eq!(drained.killed, 0, "{drained:?}");
+    assert!(
+        drained.redeliveries >= 1,
+        "the throttling outlasted a delivery: {drained:?}"
+    );
+    assert!(take_all(&sqs, &dlq).await.is_empty());
+    let records = api.records();
+    let scored = scored_per_key(&records);
+    assert_eq!(scored.len(), bodies.len());
+    assert!(scored.values().all(|n| *n == 1), "{scored:?}");
+    // As an endpoint alone scores: each pair as its instance.
+    assert_eq!(
+        anomaly_set(&records),
+        lake.expected_anomalies(&lake.scored_objects, 0.0, false)
+    );
+    let handed_back = of_kind(&records, "failed")
+        .iter()
+        .filter(|r| r["reason"] == "scoring_failed" || r["reason"] == "deadline")
+        .count();
+    eprintln!(
+        "throttled: {} invocations, {} redeliveries, {} objects handed back, {} endpoint requests",
+        drained.invocations,
+        drained.redeliveries,
+        handed_back,
+        server.invocations()
+    );
+    assert!(handed_back >= 1);
+}
