@@ -167,6 +167,39 @@ pub fn coalesce(mut ranges: Vec<Range<u64>>, gap: u64) -> Vec<Range<u64>> {
 
 /// Parses the footer out of `tail`, the last bytes of an object of `size` bytes;
 /// `Ok(Err(n))` asks for the last `n` bytes instead.
+/// [`parse_footer`] off the async threads: a corrupt footer can keep the parser busy for
+/// seconds, and the caller's deadline must still be able to end the wait.
+async fn parse_footer_blocking(
+    tail: Bytes,
+    size: u64,
+) -> Result<Result<ParquetMetaData, u64>, ExtractError> {
+    joined(tokio::task::spawn_blocking(move || parse_footer(&tail, size)).await)
+}
+
+/// The result of a decoder task. A panic in the parquet crate on corrupt bytes (it does not
+/// check everything it decodes) is contained by the task and reported as a corrupt object,
+/// never retried; a cancelled task is transient.
+fn joined<T>(
+    result: Result<Result<T, ExtractError>, tokio::task::JoinError>,
+) -> Result<T, ExtractError> {
+    match result {
+        Ok(inner) => inner,
+        Err(e) if e.is_panic() => {
+            let payload = e.into_panic();
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "panic".to_string());
+            Err(ExtractError::DecoderPanicked(message))
+        }
+        Err(e) => Err(ExtractError::Read {
+            kind: ReadFailure::Transient,
+            message: format!("decoder task failed: {e}"),
+        }),
+    }
+}
+
 fn parse_footer(tail: &Bytes, size: u64) -> Result<Result<ParquetMetaData, u64>, ExtractError> {
     let mut reader = ParquetMetaDataReader::new();
     // The reader sees only the tail, so the offsets it reads are relative to it.
@@ -459,14 +492,12 @@ impl S3Reader {
             let n = whole.bytes.len() as u64;
             let (options, read) = (options.clone(), read.clone());
             let source = source.clone();
-            let mut set = tokio::task::spawn_blocking(move || {
-                extract_bytes(whole.bytes, &source, &options, &read)
-            })
-            .await
-            .map_err(|e| ExtractError::Read {
-                kind: ReadFailure::Transient,
-                message: format!("decoder task failed: {e}"),
-            })??;
+            let mut set = joined(
+                tokio::task::spawn_blocking(move || {
+                    extract_bytes(whole.bytes, &source, &options, &read)
+                })
+                .await,
+            )?;
             set.stats.bytes_read = n;
             set.stats.requests = 1;
             return Ok(set);
@@ -489,7 +520,7 @@ impl S3Reader {
                 limit: read.max_object_bytes,
             });
         }
-        let metadata = match parse_footer(&tail.bytes, size)? {
+        let metadata = match parse_footer_blocking(tail.bytes.clone(), size).await? {
             Ok(md) => md,
             Err(needed) => {
                 let more = self
@@ -497,9 +528,11 @@ impl S3Reader {
                     .await?;
                 requests += 1;
                 bytes_read += more.bytes.len() as u64;
-                parse_footer(&more.bytes, size)?.map_err(|n| {
-                    ExtractError::CorruptMetadata(format!("footer still needs {n} bytes"))
-                })?
+                parse_footer_blocking(more.bytes.clone(), size)
+                    .await?
+                    .map_err(|n| {
+                        ExtractError::CorruptMetadata(format!("footer still needs {n} bytes"))
+                    })?
             }
         };
         let extractor = Arc::new(PairExtractor::new(Arc::new(metadata), source, options)?);
@@ -532,14 +565,10 @@ impl S3Reader {
                         chunks.push((r.start, f.bytes));
                     }
                     let data = FetchedRanges::new(size, chunks);
-                    let part = tokio::task::spawn_blocking(move || {
-                        extractor.extract_row_group(data, rg)
-                    })
-                    .await
-                    .map_err(|e| ExtractError::Read {
-                        kind: ReadFailure::Transient,
-                        message: format!("decoder task failed: {e}"),
-                    })??;
+                    let part = joined(
+                        tokio::task::spawn_blocking(move || extractor.extract_row_group(data, rg))
+                            .await,
+                    )?;
                     Ok::<_, ExtractError>((part, bytes, requests))
                 }
             })
@@ -610,12 +639,12 @@ impl ObjectReader {
             ObjectLocation::Local(path) => {
                 let (path, source, options, read) =
                     (path.clone(), source.clone(), options.clone(), read.clone());
-                tokio::task::spawn_blocking(move || extract_local(&path, &source, &options, &read))
-                    .await
-                    .map_err(|e| ExtractError::Read {
-                        kind: ReadFailure::Transient,
-                        message: format!("decoder task failed: {e}"),
-                    })?
+                joined(
+                    tokio::task::spawn_blocking(move || {
+                        extract_local(&path, &source, &options, &read)
+                    })
+                    .await,
+                )
             }
             ObjectLocation::S3 { bucket, key } => match &self.s3 {
                 Some(s3) => s3.extract(bucket, key, size, source, options, read).await,
@@ -733,5 +762,38 @@ mod tests {
     fn content_range() {
         assert_eq!(parse_content_range("bytes 100-199/1000"), Some((100, 1000)));
         assert_eq!(parse_content_range("bytes */1000"), None);
+    }
+
+    #[tokio::test]
+    async fn a_decoder_panic_on_corrupt_bytes_is_a_rejected_object() {
+        // Found by fuzz/parquet_object: parquet 60 panics decoding this object's definition
+        // levels ("offset + len out of bounds"); the task contains it.
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fuzz/known-crashes/parquet_object/def-levels-bit-chunk-out-of-bounds");
+        let mut panicked = 0;
+        for source in [Source::VpcFlow, Source::Route53] {
+            let result = ObjectReader::local()
+                .extract(
+                    &ObjectLocation::Local(path.clone()),
+                    None,
+                    &source,
+                    &ExtractOptions::default(),
+                    &ReadOptions {
+                        threads: 1,
+                        ..ReadOptions::default()
+                    },
+                )
+                .await;
+            if let Err(e) = &result {
+                assert!(!e.is_retryable(), "{e}");
+                if e.reason() == "decoder_panicked" {
+                    panicked += 1;
+                }
+            }
+        }
+        assert!(
+            panicked >= 1,
+            "the input no longer makes parquet panic: move it to regressions"
+        );
     }
 }

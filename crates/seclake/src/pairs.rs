@@ -296,6 +296,10 @@ impl PairSet {
 pub enum ExtractError {
     #[error("not a readable parquet object: {0}")]
     Parquet(#[from] parquet::errors::ParquetError),
+    /// The parquet decoder panicked on the object's bytes (corrupt data it does not check);
+    /// contained by the decoder's task, and as permanent as any other corrupt object.
+    #[error("the parquet decoder failed on corrupt data: {0}")]
+    DecoderPanicked(String),
     #[error("required column `{column}` is missing (source {source_name}, pairing {pairing})")]
     MissingColumn {
         column: String,
@@ -356,6 +360,7 @@ impl ExtractError {
             ExtractError::CorruptMetadata(_) => "corrupt_metadata",
             ExtractError::TooLarge { .. } => "too_large",
             ExtractError::NotFound(_) => "not_found",
+            ExtractError::DecoderPanicked(_) => "decoder_panicked",
             ExtractError::Read {
                 kind: ReadFailure::Transient,
                 ..
