@@ -56,7 +56,21 @@ enum Command {
     Suppressions(cmd::suppressions::Command),
 }
 
+/// Stack of the thread the commands run on: the AWS SDK's (de)serializers of large shapes (a
+/// page of Security Hub findings) recurse deeply, and the main thread's stack is whatever the
+/// system gives.
+const STACK_BYTES: usize = 16 << 20;
+
 fn main() -> anyhow::Result<()> {
+    std::thread::Builder::new()
+        .name("ipinsights".into())
+        .stack_size(STACK_BYTES)
+        .spawn(run)?
+        .join()
+        .map_err(|_| anyhow::anyhow!("the command's thread panicked"))?
+}
+
+fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // The demo logs the Lambda's JSON records itself, as the Lambda does.
     if !matches!(cli.command, Command::Demo(_) | Command::Evaluate(_)) {
