@@ -459,3 +459,63 @@ async fn an_endpoint_that_throttles_across_deliveries_loses_nothing() {
     );
     assert!(handed_back >= 1);
 }
+
+/// The load run (a benchmark, not part of the test command): `bench/run-queue.sh` runs it with
+/// a release build. `IPCHECK_LOAD_MESSAGES` notifications (default 10,000, both message shapes)
+/// over the simulated lake; the outcome is asserted exactly, the throughput printed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "load run: bench/run-queue.sh"]
+async fn load_many_notifications() {
+    let Some(moto) = moto_endpoint() else { return };
+    let lake = lake(&moto);
+    let sqs = sqs(&moto);
+    let n: usize = std::env::var("IPCHECK_LOAD_MESSAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let objects = &lake.manifest.objects;
+    let bodies: Vec<String> = (0..n)
+        .map(|i| {
+            let o = &objects[i % objects.len()];
+            if (i / objects.len()) % 2 == 0 {
+                s3_shape(&o.bucket, &o.key)
+            } else {
+                eventbridge_shape(&o.bucket, &o.key)
+            }
+        })
+        .collect();
+    let (url, arn, dlq) = queue_with_dlq(&sqs, "ipcheck-queue-load", 3).await;
+    let sent = std::time::Instant::now();
+    send_all(&sqs, &url, &bodies).await;
+    eprintln!("sent {n} messages in {:.1} s", sent.elapsed().as_secs_f64());
+    let api = RuntimeApi::start(function(&moto, Duration::from_secs(120), &[])).await;
+    let drained = mapping(&url, &arn, 900)
+        .drain(&sqs, &api, Duration::from_secs(3600))
+        .await;
+    let records = api.records();
+    let rss = api.peak_rss_kib().await;
+    assert_eq!(drained.deleted as usize, n, "{drained:?}");
+    assert_eq!(
+        (drained.redeliveries, drained.killed, drained.errors),
+        (0, 0, 0)
+    );
+    assert!(take_all(&sqs, &dlq).await.is_empty());
+    let scored = scored_per_key(&records);
+    assert_eq!(scored.len(), objects.len());
+    let all: Vec<(String, String, PathBuf)> = objects
+        .iter()
+        .map(|o| (o.bucket.clone(), o.key.clone(), lake.root.join(&o.path)))
+        .collect();
+    assert_eq!(
+        anomaly_set(&records),
+        lake.expected_anomalies(&all, 0.0, true)
+    );
+    let scorings: u64 = scored.values().sum();
+    println!(
+        "{}",
+        json!({"messages": n, "objects": objects.len(), "object_scorings": scorings,
+               "invocations": drained.invocations, "seconds": drained.elapsed.as_secs_f64(),
+               "messages_per_s": n as f64 / drained.elapsed.as_secs_f64(),
+               "peak_rss_mib": rss.map(|k| k as f64 / 1024.0)})
+    );
+}
