@@ -179,6 +179,9 @@ pub const SINK_RESERVE: Duration = Duration::from_millis(1000);
 /// An object is not started with less time than this left: it would only be cut off.
 pub const MIN_TIME_FOR_OBJECT: Duration = Duration::from_millis(500);
 
+/// How long past the deadline the scorer may take to report its own stop (inside the margin).
+const SCORING_GRACE: Duration = Duration::from_millis(250);
+
 /// When retries must stop: the invocation deadline less a margin (one minute without one, as
 /// in local runs).
 fn deadline_of(deadline_epoch_ms: u64) -> Instant {
@@ -534,8 +537,10 @@ async fn process_object(
             return ObjectOutcome::Failed(Metrics::default());
         }
     };
+    // The endpoint scorer stops its own retries at the deadline and says what they were; the
+    // bound here (a little later, still well before Lambda's) is for what cannot stop itself.
     let score = deps.scorer.score(&set.pairs, deadline);
-    let Ok(scored) = tokio::time::timeout_at(deadline, score).await else {
+    let Ok(scored) = tokio::time::timeout_at(deadline + SCORING_GRACE, score).await else {
         records::failed(
             message_id,
             &object.bucket,
