@@ -477,7 +477,7 @@ async fn load_many_notifications() {
     let bodies: Vec<String> = (0..n)
         .map(|i| {
             let o = &objects[i % objects.len()];
-            if (i / objects.len()) % 2 == 0 {
+            if (i / objects.len()).is_multiple_of(2) {
                 s3_shape(&o.bucket, &o.key)
             } else {
                 eventbridge_shape(&o.bucket, &o.key)
