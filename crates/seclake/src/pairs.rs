@@ -1173,14 +1173,12 @@ fn entity_code(text: &str, interner: &mut Interner) -> u64 {
     }
 }
 
-/// Validates a column chunk's byte range (corrupt metadata must not panic).
 /// Rejects a column chunk with a dictionary-encoded data page that no dictionary page
 /// precedes. Such a chunk is corrupt, and parquet's arrow reader panics on it ("Decoder for
-/// dict should have been set") instead of returning an error, which would abort the Lambda
-/// (release builds abort on panic). A chunk that opens with a dictionary page cannot hit that
-/// panic and costs one page read; any other chunk is read page by page first. Pages are read
-/// with `get_next_page` only: `peek_next_page` panics on a data page header without its
-/// `data_page_header` (parquet 60).
+/// dict should have been set") instead of returning an error. Only chunks whose metadata lists
+/// a dictionary encoding are looked at; one that opens with a dictionary page costs that page,
+/// any other is read page by page. Pages are read with `get_next_page` only: `peek_next_page`
+/// panics on a data page header without its `data_page_header` (parquet 60).
 fn check_dictionary_pages<R: ChunkReader>(
     reader: &Arc<R>,
     column: &parquet::file::metadata::ColumnChunkMetaData,
@@ -1190,6 +1188,15 @@ fn check_dictionary_pages<R: ChunkReader>(
     use parquet::column::page::{Page, PageReader};
     use parquet::file::serialized_reader::SerializedPageReader;
 
+    // A chunk whose metadata lists no dictionary encoding is not read twice (this runs on every
+    // chunk of every object); if its pages say otherwise, the decoder task contains the panic
+    // (`decoder_panicked`).
+    if !column
+        .encodings()
+        .any(|e| matches!(e, Encoding::PLAIN_DICTIONARY | Encoding::RLE_DICTIONARY))
+    {
+        return Ok(());
+    }
     let rows = usize::try_from(rows).unwrap_or(0);
     let mut pages = SerializedPageReader::new(Arc::clone(reader), column, rows, None)?;
     let mut dictionary = false;
@@ -1221,6 +1228,7 @@ fn check_dictionary_pages<R: ChunkReader>(
     Ok(())
 }
 
+/// Validates a column chunk's byte range (corrupt metadata must not panic).
 fn checked_range(
     column: &parquet::file::metadata::ColumnChunkMetaData,
 ) -> Result<Range<u64>, ExtractError> {
