@@ -100,6 +100,28 @@ fn mapping(url: &str, arn: &str, visibility: i32) -> Mapping {
     }
 }
 
+/// A proxy before moto whose first `times` reads of `key` are held for `stall`.
+async fn stalling(moto: &str, key: &str, times: u64, stall: Duration) -> fault_proxy::FaultProxy {
+    fault_proxy::start(
+        moto,
+        fault_proxy::Fault {
+            path_contains: key.rsplit('/').next().unwrap_or(key).to_string(),
+            times,
+            stall: Some(stall),
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+/// One S3-shaped notification per scored (last-day) object.
+fn scored_notifications(lake: &Lake) -> Vec<String> {
+    lake.scored_objects
+        .iter()
+        .map(|(b, k, _)| s3_shape(b, k))
+        .collect()
+}
+
 /// All objects of the lake, each announced in both message shapes, with a test event.
 fn notifications(lake: &Lake) -> Vec<String> {
     let mut bodies: Vec<String> = lake
@@ -273,23 +295,9 @@ async fn a_timeout_shorter_than_the_work_hands_back_only_what_is_unfinished() {
     let hub = aws_sdk_securityhub_client(&moto);
     let _ = hub.enable_security_hub().send().await;
     let (_, stalled_key, _) = &lake.scored_objects[0];
-    let name = stalled_key.rsplit('/').next().unwrap().to_string();
     // The first two reads of one object stall for 8 s; the function has 5 s.
-    let proxy = fault_proxy::start(
-        &moto,
-        fault_proxy::Fault {
-            path_contains: name,
-            times: 2,
-            stall: Some(Duration::from_secs(8)),
-            ..Default::default()
-        },
-    )
-    .await;
-    let bodies: Vec<String> = lake
-        .scored_objects
-        .iter()
-        .map(|(b, k, _)| s3_shape(b, k))
-        .collect();
+    let proxy = stalling(&moto, stalled_key, 2, Duration::from_secs(8)).await;
+    let bodies = scored_notifications(lake);
     let (url, arn, dlq) = queue_with_dlq(&sqs, "ipcheck-queue-timeout", 5).await;
     send_all(&sqs, &url, &bodies).await;
     let api = RuntimeApi::start(function(
@@ -333,23 +341,9 @@ async fn a_function_killed_mid_batch_is_finished_on_the_next_delivery_without_do
     let hub = aws_sdk_securityhub_client(&moto);
     let _ = hub.enable_security_hub().send().await;
     let (_, stalled_key, _) = &lake.scored_objects[0];
-    let name = stalled_key.rsplit('/').next().unwrap().to_string();
     // The first read of one object hangs; the process dies (killed at 3 s) before it answers.
-    let proxy = fault_proxy::start(
-        &moto,
-        fault_proxy::Fault {
-            path_contains: name,
-            times: 1,
-            stall: Some(Duration::from_secs(20)),
-            ..Default::default()
-        },
-    )
-    .await;
-    let bodies: Vec<String> = lake
-        .scored_objects
-        .iter()
-        .map(|(b, k, _)| s3_shape(b, k))
-        .collect();
+    let proxy = stalling(&moto, stalled_key, 1, Duration::from_secs(20)).await;
+    let bodies = scored_notifications(lake);
     let (url, arn, dlq) = queue_with_dlq(&sqs, "ipcheck-queue-killed", 5).await;
     send_all(&sqs, &url, &bodies).await;
     let mut f = function(
@@ -411,11 +405,7 @@ async fn an_endpoint_that_throttles_across_deliveries_loses_nothing() {
         },
     );
     tokio::spawn(server.clone().serve(listener, std::future::pending()));
-    let bodies: Vec<String> = lake
-        .scored_objects
-        .iter()
-        .map(|(b, k, _)| s3_shape(b, k))
-        .collect();
+    let bodies = scored_notifications(lake);
     let (url, arn, dlq) = queue_with_dlq(&sqs, "ipcheck-queue-throttled", 10).await;
     send_all(&sqs, &url, &bodies).await;
     let mut f = function(
