@@ -205,23 +205,8 @@ impl Anomaly {
     }
 }
 
-/// RFC 3339 (UTC, milliseconds) of a time in ms since the epoch.
-pub fn rfc3339(ms: i64) -> String {
-    use aws_smithy_types::DateTime;
-    use aws_smithy_types::date_time::Format;
-    DateTime::from_millis(ms)
-        .fmt(Format::DateTime)
-        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_string())
-}
-
-/// Milliseconds since the epoch of an RFC 3339 time.
-pub fn parse_rfc3339(text: &str) -> Option<i64> {
-    use aws_smithy_types::DateTime;
-    use aws_smithy_types::date_time::Format;
-    DateTime::from_str(text, Format::DateTime)
-        .ok()
-        .and_then(|d| d.to_millis().ok())
-}
+/// RFC 3339 of a time in ms since the epoch, and back: the labels file's own.
+pub use crate::labels::{format_rfc3339_ms as rfc3339, parse_rfc3339_ms as parse_rfc3339};
 
 #[cfg(test)]
 pub(crate) fn example() -> Anomaly {
