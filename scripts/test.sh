@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
+# A run from a clean clone gains nothing from incremental compilation, and it doubles the disk used.
+export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
 
 venv=${IPINSIGHTS_TEST_VENV:-$root/.venv-test}
 . scripts/venv.sh
