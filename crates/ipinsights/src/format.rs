@@ -13,6 +13,7 @@
 //! | `ip_layer_<l>.bias` | F32 | `[vector_dim]` |
 //! | `seen_entities.utf8` | U8 | `[total bytes]`: the sorted entity strings, concatenated |
 //! | `seen_entities.offsets` | U64 | `[n + 1]`: start of each string, then the total |
+//! | `known_prefix_<len>` (optional, one per hashed level, e.g. `known_prefix_24`) | U32 | `[n]`: the prefix values trained, sorted and unique ([`crate::known`]) |
 //!
 //! `__metadata__` (string → string):
 //!
@@ -33,7 +34,8 @@
 //! Loading checks the format name and version, the hyperparameters' ranges, that the
 //! architecture agrees with them, that every tensor is present with its dtype and shape and
 //! no other tensor is, the checksums, that every weight is finite, and that the entity set
-//! is sorted, unique, valid UTF-8.
+//! is sorted, unique, valid UTF-8. The known-prefix tensors are all present (one per hashed
+//! level) or all absent (files written before they were kept; every row is then used).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -44,6 +46,7 @@ use safetensors::{Dtype, SafeTensors};
 
 use crate::hash::checksum;
 use crate::hyperparams::{HyperparameterError, Hyperparameters};
+use crate::known::KnownPrefixes;
 use crate::model::{Architecture, EntityIndex, Layer, Model, Params};
 use crate::train::TrainingStats;
 
@@ -181,6 +184,18 @@ fn tensors_of(model: &Model) -> Vec<(String, Dtype, Vec<usize>, Vec<u8>)> {
         vec![e.offsets.len()],
         e.offsets.iter().flat_map(|o| o.to_le_bytes()).collect(),
     ));
+    if let Some(known) = &model.known {
+        for (i, lvl) in model.arch.ip_prefixes.levels.iter().enumerate() {
+            if let Some(v) = known.sorted(i) {
+                out.push((
+                    format!("known_prefix_{}", lvl.prefix_len),
+                    Dtype::U32,
+                    vec![v.len()],
+                    v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+                ));
+            }
+        }
+    }
     out
 }
 
@@ -386,7 +401,30 @@ impl Model {
             Dtype::U64,
             Some(vec![n_seen + 1]),
         ));
+        // The known prefixes: one tensor per hashed level, or none at all.
+        let known_names: Vec<String> = arch
+            .ip_prefixes
+            .levels
+            .iter()
+            .filter(|l| !l.is_direct())
+            .map(|l| format!("known_prefix_{}", l.prefix_len))
+            .collect();
         let names = st.names();
+        let has_known = known_names
+            .iter()
+            .filter(|n| names.iter().any(|m| m == n))
+            .count();
+        if has_known > 0 {
+            if has_known < known_names.len() {
+                return Err(meta_err(
+                    "checksums",
+                    "some known_prefix tensors are missing: all hashed levels have one or none does",
+                ));
+            }
+            for n in &known_names {
+                expected.push((n.clone(), Dtype::U32, None));
+            }
+        }
         if let Some(extra) = names
             .iter()
             .find(|n| !expected.iter().any(|(e, _, _)| e == *n))
@@ -490,13 +528,56 @@ impl Model {
             }
             prev = Some(s);
         }
+        let known = if has_known > 0 {
+            let mut lists = Vec::with_capacity(arch.ip_prefixes.levels.len());
+            for l in &arch.ip_prefixes.levels {
+                if l.is_direct() {
+                    lists.push(None);
+                    continue;
+                }
+                let name = format!("known_prefix_{}", l.prefix_len);
+                let v: Vec<u32> = views
+                    .get(&name)
+                    .map(|t| {
+                        t.data()
+                            .chunks_exact(4)
+                            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let limit = if l.prefix_len >= 32 {
+                    u64::MAX
+                } else {
+                    1u64 << l.prefix_len
+                };
+                if v.windows(2).any(|w| w[0] >= w[1])
+                    || v.last().is_some_and(|&x| u64::from(x) >= limit)
+                {
+                    return Err(tensor_err(
+                        &name,
+                        format!(
+                            "prefixes must be sorted, unique and below 2^{}",
+                            l.prefix_len
+                        ),
+                    ));
+                }
+                lists.push(Some(v));
+            }
+            Some(KnownPrefixes::from_lists(lists))
+        } else {
+            None
+        };
         let index = EntityIndex::from_parts(utf8, offsets, arch.entity_hash_seed);
         let params = Params {
             entity,
             tables,
             layers,
         };
-        Ok(Model::from_parts(hp, arch, params, index, stats))
+        let model = Model::from_parts(hp, arch, params, index, stats);
+        Ok(match known {
+            Some(k) => model.with_known_prefixes(k),
+            None => model,
+        })
     }
 }
 
@@ -522,6 +603,32 @@ mod tests {
         meta.insert(key.to_string(), value.to_string());
         let tensors = st.tensors();
         safetensors::serialize(tensors.iter().map(|(n, t)| (n.as_str(), t)), Some(meta)).unwrap()
+    }
+
+    #[test]
+    fn known_prefixes_round_trip_all_or_none() {
+        let m = tiny_model(1);
+        let back = Model::from_bytes(&m.to_bytes().unwrap()).unwrap();
+        assert!(m.known_prefixes().is_some());
+        assert_eq!(back.known_prefixes(), m.known_prefixes());
+        // Rewrites the file with the named tensors left out (checksums kept).
+        let without = |drop: &[&str]| -> Vec<u8> {
+            let (tensors, meta) = m.prepared().unwrap();
+            safetensors::serialize(
+                tensors
+                    .iter()
+                    .filter(|(n, _)| !drop.contains(&n.as_str()))
+                    .map(|(n, t)| (n.as_str(), t)),
+                Some(meta),
+            )
+            .unwrap()
+        };
+        let partial = Model::from_bytes(&without(&["known_prefix_32"])).unwrap_err();
+        assert!(partial.to_string().contains("known_prefix"), "{partial}");
+        // A file written before they were kept loads, and uses every row.
+        let old = Model::from_bytes(&without(&["known_prefix_24", "known_prefix_32"])).unwrap();
+        assert!(old.known_prefixes().is_none());
+        assert_eq!(old.params, m.params);
     }
 
     #[test]

@@ -25,6 +25,7 @@ pub mod hash;
 pub mod hyperparams;
 pub mod image;
 pub mod ip;
+pub mod known;
 mod linalg;
 pub mod login_data;
 pub mod model;

@@ -29,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use crate::hash::{fnv1a64, mix64, reduce};
 use crate::hyperparams::Hyperparameters;
 use crate::ip::{PrefixEncoding, row_of};
+use crate::known::KnownPrefixes;
 use crate::linalg::{self, LANES, multiversion, reduce_lanes, relu};
 use crate::train::TrainingStats;
 
@@ -100,6 +101,8 @@ pub(crate) struct Net<'a> {
     pub params: &'a Params,
     /// Transposes of every layer's `W` ([`transposes`]), for row-vector products.
     pub wt: &'a [Vec<f32>],
+    /// The trained prefixes of the hashed levels; rows of the others are left out of `h₀`.
+    pub known: Option<&'a KnownPrefixes>,
 }
 
 /// Transposes of every layer's `W`.
@@ -144,27 +147,31 @@ impl<'a> Net<'a> {
         }
     }
 
-    /// Row indices of `ip` in every prefix table.
-    #[inline]
-    pub fn ip_rows(&self, ip: u32, out: &mut [u32]) {
+    /// The rows of `ip` that make up `h₀` (those of untrained hashed prefixes left out) into
+    /// `refs`; returns how many.
+    #[inline(always)]
+    fn prefix_rows(&self, ip: u32, refs: &mut [&'a [f32]; 32]) -> usize {
+        let d = self.d();
         let enc = &self.arch.ip_prefixes;
-        for (o, l) in out.iter_mut().zip(&enc.levels) {
-            *o = row_of(*l, enc.seed, ip);
+        let mut m = 0;
+        for (l, lvl) in enc.levels.iter().enumerate() {
+            if let Some(k) = self.known
+                && !k.uses(l, lvl.prefix_len, ip)
+            {
+                continue;
+            }
+            let r = row_of(*lvl, enc.seed, ip) as usize;
+            refs[m] = &self.params.tables[l][r * d..(r + 1) * d];
+            m += 1;
         }
+        m
     }
 
     /// `h₀`, the sum of the prefix rows.
     pub fn base(&self, ip: u32, out: &mut [f32]) {
-        let d = self.d();
-        let mut rows = [0u32; 32];
-        let n = self.arch.ip_prefixes.levels.len();
-        self.ip_rows(ip, &mut rows[..n]);
         let mut refs: [&[f32]; 32] = [&[]; 32];
-        for (l, r) in rows[..n].iter().enumerate() {
-            let r = *r as usize;
-            refs[l] = &self.params.tables[l][r * d..(r + 1) * d];
-        }
-        linalg::sum_rows_body(out, &refs[..n]);
+        let m = self.prefix_rows(ip, &mut refs);
+        linalg::sum_rows_body(out, &refs[..m]);
     }
 
     /// Applies hidden layer `l` (0-based) to `h` in place: `h ← W_l·relu(h) + b_l`.
@@ -220,16 +227,10 @@ impl<'a> Net<'a> {
         match self.params.layers.len() {
             0 | 1 => {
                 // The common case, fused: no intermediate vector.
-                let d = self.d();
-                let enc = &self.arch.ip_prefixes;
-                let n = enc.levels.len();
                 let mut refs: [&[f32]; 32] = [&[]; 32];
-                for (l, lvl) in enc.levels.iter().enumerate() {
-                    let r = row_of(*lvl, enc.seed, ip) as usize;
-                    refs[l] = &self.params.tables[l][r * d..(r + 1) * d];
-                }
+                let m = self.prefix_rows(ip, &mut refs);
                 let use_relu = !self.params.layers.is_empty();
-                fused_dot(f, &refs[..n], use_relu) + c
+                fused_dot(f, &refs[..m], use_relu) + c
             }
             _ => {
                 self.z(ip, z, s);
@@ -374,6 +375,9 @@ pub struct Model {
     folded: Vec<f32>,
     /// `u·b_k` for every seen entity.
     folded_bias: Vec<f32>,
+    /// The trained prefixes of the hashed levels (`None` in files written before they were
+    /// kept: every row is used).
+    pub(crate) known: Option<KnownPrefixes>,
 }
 
 impl std::fmt::Debug for Model {
@@ -405,6 +409,7 @@ impl Model {
                 arch: &arch,
                 params: &params,
                 wt: &wt,
+                known: None,
             };
             let rows: Vec<u32> = entities
                 .hashes()
@@ -422,6 +427,7 @@ impl Model {
             wt,
             folded,
             folded_bias,
+            known: None,
         }
     }
 
@@ -430,7 +436,37 @@ impl Model {
             arch: &self.arch,
             params: &self.params,
             wt: &self.wt,
+            known: self.known.as_ref(),
         }
+    }
+
+    /// Keeps the trained prefixes of the hashed levels: from then on an address's row at such
+    /// a level is used only when its prefix is among them ([`crate::known`]).
+    pub fn with_known_prefixes(mut self, known: KnownPrefixes) -> Self {
+        self.known = (known.len() == self.arch.ip_prefixes.levels.len()).then_some(known);
+        self
+    }
+
+    #[cfg(test)]
+    pub(crate) fn clone_for_tests(&self) -> Self {
+        Self::from_parts(
+            self.hyperparameters.clone(),
+            self.arch.clone(),
+            self.params.clone(),
+            self.entities.clone(),
+            self.stats.clone(),
+        )
+        .with_known_prefixes(self.known.clone().unwrap_or_default())
+    }
+
+    /// The trained prefixes of the hashed levels, when the model keeps them.
+    pub fn known_prefixes(&self) -> Option<&KnownPrefixes> {
+        self.known.as_ref()
+    }
+
+    /// The encoder's prefix levels.
+    pub fn prefix_encoding(&self) -> &PrefixEncoding {
+        &self.arch.ip_prefixes
     }
 
     /// Scores pairs in order, on all cores when there are many.
@@ -619,6 +655,32 @@ pub(crate) mod tests {
             ..Default::default()
         };
         train(&hp, &data, None, &opts, &mut |_| {}).unwrap()
+    }
+
+    #[test]
+    fn untrained_fine_prefixes_are_left_out() {
+        let m = tiny_model(1);
+        assert!(
+            m.known_prefixes().is_some(),
+            "training keeps the trained prefixes"
+        );
+        // user_3 trained in 10.3.0.0/16 at /24s 10.3.0-57; these two /24s it never saw.
+        let (a, b) = (Ipv4Addr::new(10, 3, 200, 7), Ipv4Addr::new(10, 3, 201, 9));
+        let with = m.score_pairs(&[("user_3", a), ("user_3", b)]);
+        assert_eq!(
+            with[0].dot_product, with[1].dot_product,
+            "both are judged by their /8 and /16 alone"
+        );
+        let mut without = m.clone_for_tests();
+        without.known = None;
+        let raw = without.score_pairs(&[("user_3", a), ("user_3", b)]);
+        assert_ne!(
+            raw[0].dot_product, raw[1].dot_product,
+            "colliding rows differ"
+        );
+        // A trained address keeps every row.
+        let seen = Ipv4Addr::new(10, 3, 0, 111);
+        assert_eq!(m.score("user_3", seen), without.score("user_3", seen));
     }
 
     #[test]

@@ -36,6 +36,7 @@ use crate::data::Dataset;
 use crate::hash::{entity_row, fnv1a64};
 use crate::hyperparams::{HyperparameterError, Hyperparameters};
 use crate::ip::PrefixEncoding;
+use crate::known::KnownPrefixes;
 use crate::linalg::{self, AdamStep, relu};
 use crate::model::{Architecture, EntityIndex, Layer, Model, Net, Params, transposes};
 use crate::rng::{self, Rng};
@@ -161,6 +162,8 @@ pub fn train(
         .map(|e| entity_row(entity_seed, e, hp.num_entity_vectors) as u32)
         .collect();
     let val = validation.map(|v| ValidationSet::new(v, &t.arch, opts.seed));
+    // Validation scores as the finished model will: untrained fine prefixes left out.
+    let known = KnownPrefixes::from_addresses(&t.arch.ip_prefixes, train.ips().iter().copied());
 
     let n = train.len();
     let bsz = (hp.mini_batch_size as usize).min(n);
@@ -205,7 +208,7 @@ pub fn train(
         if !loss.is_finite() {
             return Err(TrainError::Diverged { epoch });
         }
-        let validation_auc = val.as_ref().and_then(|v| v.auc(&t.arch, &t.p));
+        let validation_auc = val.as_ref().and_then(|v| v.auc(&t.arch, &t.p, &known));
         let es = EpochStats {
             epoch,
             loss,
@@ -220,7 +223,7 @@ pub fn train(
     let mut names: Vec<String> = train.entities().to_vec();
     names.par_sort_unstable();
     let index = EntityIndex::new(&names, entity_seed);
-    Ok(Model::from_parts(hp.clone(), t.arch, t.p, index, stats))
+    Ok(Model::from_parts(hp.clone(), t.arch, t.p, index, stats).with_known_prefixes(known))
 }
 
 /// Validation pairs with one fixed uniformly random address per pair, as SageMaker computes
@@ -252,8 +255,15 @@ impl ValidationSet {
         }
     }
 
-    fn auc(&self, arch: &Architecture, params: &Params) -> Option<f64> {
-        let (pos, neg) = score_rows(arch, params, &self.rows, &self.ips, &self.negatives);
+    fn auc(&self, arch: &Architecture, params: &Params, known: &KnownPrefixes) -> Option<f64> {
+        let (pos, neg) = score_rows(
+            arch,
+            params,
+            Some(known),
+            &self.rows,
+            &self.ips,
+            &self.negatives,
+        );
         roc_auc(&pos, &neg)
     }
 }
@@ -262,6 +272,7 @@ impl ValidationSet {
 pub(crate) fn score_rows(
     arch: &Architecture,
     params: &Params,
+    known: Option<&KnownPrefixes>,
     rows: &[u32],
     a: &[u32],
     b: &[u32],
@@ -271,6 +282,7 @@ pub(crate) fn score_rows(
         arch,
         params,
         wt: &wt,
+        known,
     };
     let mut uniq = rows.to_vec();
     uniq.par_sort_unstable();
@@ -904,6 +916,7 @@ pub fn entity_hash(arch: &Architecture, entity: &str) -> u64 {
 pub(crate) fn score_pairs_raw(
     arch: &Architecture,
     params: &Params,
+    known: Option<&KnownPrefixes>,
     pairs: &[(&str, std::net::Ipv4Addr)],
 ) -> Vec<f64> {
     let rows: Vec<u32> = pairs
@@ -911,7 +924,7 @@ pub(crate) fn score_pairs_raw(
         .map(|(e, _)| entity_row(arch.entity_hash_seed, e, arch.num_entity_vectors) as u32)
         .collect();
     let ips: Vec<u32> = pairs.iter().map(|(_, ip)| u32::from(*ip)).collect();
-    score_rows(arch, params, &rows, &ips, &ips).0
+    score_rows(arch, params, known, &rows, &ips, &ips).0
 }
 
 #[cfg(test)]
@@ -1112,7 +1125,7 @@ mod tests {
             .take(50)
             .map(|(e, ip)| (e.as_str(), *ip))
             .collect();
-        let raw = score_pairs_raw(&model.arch, &model.params, &pairs);
+        let raw = score_pairs_raw(&model.arch, &model.params, model.known.as_ref(), &pairs);
         let scored: Vec<f64> = model
             .score_pairs(&pairs)
             .iter()
