@@ -14,7 +14,8 @@ use std::hash::{BuildHasherDefault, Hasher};
 use crate::hash::mix64;
 use crate::ip::PrefixEncoding;
 
-/// A hasher for u32 prefix values: one multiply-xorshift mix, no SipHash.
+/// A hasher for integer keys (prefix values, packed pairs): one multiply-xorshift mix, no
+/// SipHash.
 #[derive(Default)]
 pub(crate) struct PrefixHasher(u64);
 
@@ -29,6 +30,9 @@ impl Hasher for PrefixHasher {
     }
     fn write_u32(&mut self, i: u32) {
         self.0 = u64::from(i);
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.0 = i;
     }
 }
 

@@ -26,6 +26,8 @@
 //! every parallel reduction adds its terms in a fixed order, so a seed gives bit-identical
 //! weights whatever the number of threads (and on any platform, see `linalg`).
 
+use std::collections::HashSet;
+use std::hash::BuildHasherDefault;
 use std::time::Instant;
 
 use rayon::prelude::*;
@@ -36,7 +38,7 @@ use crate::data::Dataset;
 use crate::hash::{entity_row, fnv1a64};
 use crate::hyperparams::{HyperparameterError, Hyperparameters};
 use crate::ip::PrefixEncoding;
-use crate::known::KnownPrefixes;
+use crate::known::{KnownPrefixes, PrefixHasher};
 use crate::linalg::{self, AdamStep, relu};
 use crate::model::{Architecture, EntityIndex, Layer, Model, Net, Params, transposes};
 use crate::rng::{self, Rng};
@@ -164,6 +166,12 @@ pub fn train(
     let val = validation.map(|v| ValidationSet::new(v, &t.arch, opts.seed));
     // Validation scores as the finished model will: untrained fine prefixes left out.
     let known = KnownPrefixes::from_addresses(&t.arch.ip_prefixes, train.ips().iter().copied());
+    t.positives = train
+        .entity_ids()
+        .iter()
+        .zip(train.ips())
+        .map(|(&e, &ip)| u64::from(rows_of_entity[e as usize]) << 32 | u64::from(ip))
+        .collect();
 
     let n = train.len();
     let bsz = (hp.mini_batch_size as usize).min(n);
@@ -329,7 +337,13 @@ struct Trainer<'h> {
     total_steps: u64,
     final_lr_fraction: f64,
     rng: Rng,
+    /// Every training pair as `entity row << 32 | address`: a shuffled negative that is one of
+    /// them is no negative (an address every instance reaches, such as the VPC resolver, would
+    /// otherwise be pushed away from every entity that uses it) and is skipped.
+    positives: PairSet,
 }
+
+type PairSet = HashSet<u64, BuildHasherDefault<PrefixHasher>>;
 
 impl<'h> Trainer<'h> {
     fn new(hp: &'h Hyperparameters, opts: &TrainOptions) -> Self {
@@ -401,6 +415,7 @@ impl<'h> Trainer<'h> {
             total_steps: 1,
             final_lr_fraction: opts.final_lr_fraction,
             rng: rng::rng(opts.seed, STREAM_SHUFFLE),
+            positives: PairSet::default(),
         }
     }
 
@@ -442,7 +457,11 @@ impl<'h> Trainer<'h> {
                 rng::shuffle(&mut self.rng, &mut perm);
                 for i in 0..b {
                     let j = perm[i] as usize;
-                    if erows[j] != erows[i] {
+                    if erows[j] != erows[i]
+                        && !self
+                            .positives
+                            .contains(&(u64::from(erows[i]) << 32 | u64::from(pos[j])))
+                    {
                         partner[i * per + 1 + r + t] = j as u32;
                     }
                 }
@@ -1092,6 +1111,46 @@ mod tests {
         )
         .unwrap();
         assert_ne!(a.params, c.params);
+    }
+
+    #[test]
+    fn shuffled_negatives_skip_the_entitys_own_pairs() {
+        // Four entities that all call one shared address, and each its own: a shuffle that
+        // hands entity i the shared address (or any address of its own) is no negative.
+        let mut hp = tiny_hp(1);
+        hp.random_negative_sampling_rate = 0;
+        hp.shuffled_negative_sampling_rate = 5;
+        let mut t = Trainer::new(&hp, &TrainOptions::default());
+        let shared = 0xA9FE_A97B;
+        let mut erows = Vec::new();
+        let mut pos = Vec::new();
+        for e in 0..4u32 {
+            for ip in [shared, 0x0A00_0000 + e] {
+                erows.push(e);
+                pos.push(ip);
+            }
+        }
+        t.positives = erows
+            .iter()
+            .zip(&pos)
+            .map(|(&e, &ip)| u64::from(e) << 32 | u64::from(ip))
+            .collect();
+        let batch = t.sample(&erows, &pos);
+        let (mut kept, mut skipped) = (0, 0);
+        for i in 0..erows.len() {
+            for slot in 1..batch.per {
+                match batch.partner[i * batch.per + slot] {
+                    NONE => skipped += 1,
+                    j => {
+                        kept += 1;
+                        let j = j as usize;
+                        assert_ne!(pos[j], shared, "entity {} got the shared address", erows[i]);
+                        assert_ne!(erows[j], erows[i]);
+                    }
+                }
+            }
+        }
+        assert!(kept > 0 && skipped > 0, "kept {kept}, skipped {skipped}");
     }
 
     #[test]
