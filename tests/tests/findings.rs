@@ -14,8 +14,26 @@ use ipcheck::Sinks;
 
 const MODEL_URI: &str = "s3://ipinsights-models/lambda-e2e/model.safetensors";
 
-fn hub_client(url: &str) -> aws_sdk_securityhub::Client {
+/// A Security Hub client whose region is the test's own (from its account's last digit). The
+/// tests score the same lake, so their findings share ids; real Security Hub keeps findings per
+/// product ARN (the caller's account), moto keeps one list per region and overwrites by id, so
+/// without a region each tests' imports overwrote each other's `AwsAccountId`.
+fn hub_client(url: &str, account: &str) -> aws_sdk_securityhub::Client {
+    const REGIONS: [&str; 10] = [
+        "us-east-1",
+        "us-east-2",
+        "us-west-1",
+        "us-west-2",
+        "eu-west-1",
+        "eu-west-2",
+        "eu-central-1",
+        "ap-south-1",
+        "ap-northeast-1",
+        "sa-east-1",
+    ];
+    let digit = account.bytes().last().map_or(0, |b| (b % 10) as usize);
     let conf = aws_sdk_securityhub::config::Builder::from(&e2e_tests::sdk_config(url))
+        .region(aws_sdk_securityhub::config::Region::new(REGIONS[digit]))
         .retry_config(aws_sdk_securityhub::config::retry::RetryConfig::disabled())
         .build();
     aws_sdk_securityhub::Client::from_conf(conf)
@@ -164,11 +182,11 @@ async fn findings_and_events_for_the_simulated_lake_once_per_anomaly() {
     logs();
     let lake = lake(&moto);
     let account = "210000000001";
-    let hub = hub_client(&moto);
+    let hub = hub_client(&moto, account);
     let _ = hub.enable_security_hub().send().await;
     let queue = bus_to_queue(&moto, "ipinsights-e2e-a").await;
     let sinks = Sinks {
-        security_hub: Some(SecurityHubSink::new(hub_client(&moto)).with_backoff(fast())),
+        security_hub: Some(SecurityHubSink::new(hub_client(&moto, account)).with_backoff(fast())),
         events: Some(EventBridgeSink::new(
             events_client(&moto),
             "ipinsights-e2e-a",
@@ -346,7 +364,7 @@ async fn anomalies_over_the_cap_are_counted_and_over_100_findings_are_split() {
     logs();
     let lake = lake(&moto);
     let account = "210000000002";
-    let hub = hub_client(&moto);
+    let hub = hub_client(&moto, account);
     let _ = hub.enable_security_hub().send().await;
     // Counts the import requests on their way to moto.
     let proxy = fault_proxy::start(
@@ -359,7 +377,9 @@ async fn anomalies_over_the_cap_are_counted_and_over_100_findings_are_split() {
     )
     .await;
     let sinks = Sinks {
-        security_hub: Some(SecurityHubSink::new(hub_client(&proxy.url)).with_backoff(fast())),
+        security_hub: Some(
+            SecurityHubSink::new(hub_client(&proxy.url, account)).with_backoff(fast()),
+        ),
         events: None,
     };
     // Every pair is an anomaly at this threshold: the cap decides what is sent.
@@ -419,7 +439,7 @@ async fn throttling_and_5xx_from_the_sinks_are_retried_within_the_invocation() {
     logs();
     let lake = lake(&moto);
     let account = "210000000003";
-    let hub = hub_client(&moto);
+    let hub = hub_client(&moto, account);
     let _ = hub.enable_security_hub().send().await;
     let queue = bus_to_queue(&moto, "ipinsights-e2e-c").await;
     let hub_proxy = fault_proxy::start(
@@ -446,7 +466,9 @@ async fn throttling_and_5xx_from_the_sinks_are_retried_within_the_invocation() {
     )
     .await;
     let sinks = Sinks {
-        security_hub: Some(SecurityHubSink::new(hub_client(&hub_proxy.url)).with_backoff(fast())),
+        security_hub: Some(
+            SecurityHubSink::new(hub_client(&hub_proxy.url, account)).with_backoff(fast()),
+        ),
         events: Some(
             EventBridgeSink::new(events_client(&events_proxy.url), "ipinsights-e2e-c")
                 .with_backoff(fast()),
@@ -494,7 +516,7 @@ async fn a_sink_that_keeps_failing_hands_the_message_back_before_the_deadline() 
     )
     .await;
     let sinks = Sinks {
-        security_hub: Some(SecurityHubSink::new(hub_client(&proxy.url))),
+        security_hub: Some(SecurityHubSink::new(hub_client(&proxy.url, account))),
         events: None,
     };
     let deps = deps(&moto, &[], sinks);
@@ -527,7 +549,7 @@ async fn suppression_rules_silence_what_they_match_until_they_expire() {
     logs();
     let lake = lake(&moto);
     let account = "210000000005";
-    let hub = hub_client(&moto);
+    let hub = hub_client(&moto, account);
     let _ = hub.enable_security_hub().send().await;
     let expected = expected_anomalies_as(lake, &lake.scored_objects, 0.0, true);
     let mut entities: Vec<&str> = expected.iter().map(|(_, e, _)| e.as_str()).collect();
@@ -566,7 +588,7 @@ async fn suppression_rules_silence_what_they_match_until_they_expire() {
     )
     .unwrap();
     let sinks = Sinks {
-        security_hub: Some(SecurityHubSink::new(hub_client(&moto)).with_backoff(fast())),
+        security_hub: Some(SecurityHubSink::new(hub_client(&moto, account)).with_backoff(fast())),
         events: None,
     };
     let deps = deps(
