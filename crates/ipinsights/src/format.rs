@@ -415,10 +415,10 @@ impl Model {
             .filter(|n| names.iter().any(|m| m == n))
             .count();
         if has_known > 0 {
-            if has_known < known_names.len() {
-                return Err(meta_err(
-                    "checksums",
-                    "some known_prefix tensors are missing: all hashed levels have one or none does",
+            if let Some(absent) = known_names.iter().find(|n| !names.iter().any(|m| m == *n)) {
+                return Err(tensor_err(
+                    absent,
+                    "missing: every hashed level has a known_prefix tensor, or none does",
                 ));
             }
             for n in &known_names {

@@ -115,6 +115,15 @@ async fn stalling(moto: &str, key: &str, times: u64, stall: Duration) -> fault_p
 }
 
 /// One S3-shaped notification per scored (last-day) object.
+/// Every object of the lake as (bucket, key, local file), for the expected anomalies.
+fn every_object(lake: &Lake) -> Vec<(String, String, PathBuf)> {
+    lake.manifest
+        .objects
+        .iter()
+        .map(|o| (o.bucket.clone(), o.key.clone(), lake.root.join(&o.path)))
+        .collect()
+}
+
 fn scored_notifications(lake: &Lake) -> Vec<String> {
     lake.scored_objects
         .iter()
@@ -168,15 +177,9 @@ async fn every_notification_through_the_queue_is_scored_once_per_delivery() {
     assert_eq!(scored.len(), lake.manifest.objects.len());
     assert!(scored.values().all(|n| (1..=2).contains(n)), "{scored:?}");
     // The anomalies are exactly what the model gives.
-    let objects: Vec<(String, String, PathBuf)> = lake
-        .manifest
-        .objects
-        .iter()
-        .map(|o| (o.bucket.clone(), o.key.clone(), lake.root.join(&o.path)))
-        .collect();
     assert_eq!(
         anomaly_set(&records),
-        lake.expected_anomalies(&objects, 0.0, true)
+        lake.expected_anomalies(&every_object(lake), 0.0, true)
     );
     assert!(of_kind(&records, "rejected").is_empty());
     eprintln!(
@@ -492,13 +495,9 @@ async fn load_many_notifications() {
     assert!(take_all(&sqs, &dlq).await.is_empty());
     let scored = scored_per_key(&records);
     assert_eq!(scored.len(), objects.len());
-    let all: Vec<(String, String, PathBuf)> = objects
-        .iter()
-        .map(|o| (o.bucket.clone(), o.key.clone(), lake.root.join(&o.path)))
-        .collect();
     assert_eq!(
         anomaly_set(&records),
-        lake.expected_anomalies(&all, 0.0, true)
+        lake.expected_anomalies(&every_object(lake), 0.0, true)
     );
     let scorings: u64 = scored.values().sum();
     println!(
