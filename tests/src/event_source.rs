@@ -21,6 +21,9 @@ pub struct Mapping {
     pub batch_size: i32,
     /// The visibility timeout of a received batch, in seconds.
     pub visibility_timeout: i32,
+    /// While this is set and true, messages are still being sent: an empty queue is waited
+    /// on, not taken as the end.
+    pub producing: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// What draining the queue took.
@@ -85,7 +88,11 @@ impl Mapping {
                 .expect("ReceiveMessage");
             let messages = got.messages();
             if messages.is_empty() {
-                if self.is_empty(sqs).await {
+                let producing = self
+                    .producing
+                    .as_ref()
+                    .is_some_and(|p| p.load(std::sync::atomic::Ordering::SeqCst));
+                if !producing && self.is_empty(sqs).await {
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(200)).await;
@@ -170,24 +177,33 @@ impl Mapping {
     }
 
     async fn is_empty(&self, sqs: &aws_sdk_sqs::Client) -> bool {
-        use aws_sdk_sqs::types::QueueAttributeName as A;
-        let attrs = sqs
-            .get_queue_attributes()
-            .queue_url(&self.queue_url)
-            .attribute_names(A::ApproximateNumberOfMessages)
-            .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
-            .send()
-            .await
-            .expect("GetQueueAttributes");
-        let n = |k: A| {
-            attrs
-                .attributes()
-                .and_then(|a| a.get(&k))
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(0)
-        };
-        n(A::ApproximateNumberOfMessages) == 0 && n(A::ApproximateNumberOfMessagesNotVisible) == 0
+        let (visible, in_flight) = depth(sqs, &self.queue_url).await;
+        visible == 0 && in_flight == 0
     }
+}
+
+/// The queue's approximate (visible, in flight) message counts.
+pub async fn depth(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> (u64, u64) {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(A::ApproximateNumberOfMessages)
+        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .expect("GetQueueAttributes");
+    let n = |k: A| {
+        attrs
+            .attributes()
+            .and_then(|a| a.get(&k))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    (
+        n(A::ApproximateNumberOfMessages),
+        n(A::ApproximateNumberOfMessagesNotVisible),
+    )
 }
 
 /// A queue with a dead-letter queue after `max_receive_count` receives: (url, arn, dlq url).

@@ -28,6 +28,11 @@ pub struct Fault {
     pub times: u64,
     pub status: Option<u16>,
     pub body: Option<String>,
+    /// Headers of the injected error (`x-amzn-ErrorType: ThrottlingException` for SageMaker).
+    pub headers: Vec<(String, String)>,
+    /// With this set, the targeted requests fail for this long from the proxy's start, however
+    /// many they are, and `times` is ignored: a dependency that throttles for minutes.
+    pub during: Option<std::time::Duration>,
     /// With this set, the targeted requests are not failed but held this long and then
     /// forwarded (an S3 read that stalls).
     pub stall: Option<std::time::Duration>,
@@ -83,6 +88,7 @@ pub async fn start(upstream: &str, fault: Fault) -> FaultProxy {
     let forwarded = Arc::new(AtomicU64::new(0));
     let targeted = Arc::new(AtomicU64::new(0));
     let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let started = std::time::Instant::now();
     let state = Arc::new((
         upstream.to_string(),
         fault,
@@ -115,7 +121,11 @@ pub async fn start(upstream: &str, fault: Fault) -> FaultProxy {
                                     .is_some_and(|v| v.contains(part.as_str()))
                             });
                         let targeted = path.contains(&fault.path_contains) && header_matches;
-                        if targeted && failed.fetch_add(1, Ordering::Relaxed) < fault.times {
+                        let fails = |n: u64| match fault.during {
+                            Some(during) => started.elapsed() < during,
+                            None => n < fault.times,
+                        };
+                        if targeted && fails(failed.fetch_add(1, Ordering::Relaxed)) {
                             if fault.reset {
                                 return Err(std::io::Error::new(
                                     std::io::ErrorKind::ConnectionReset,
@@ -128,6 +138,14 @@ pub async fn start(upstream: &str, fault: Fault) -> FaultProxy {
                                 None => {
                                     let body = fault.body.clone().unwrap_or_else(|| "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>InternalError</Code><Message>injected by the test proxy</Message></Error>".to_string());
                                     let mut resp = Response::new(Full::new(Bytes::from(body)));
+                                    for (name, value) in &fault.headers {
+                                        if let (Ok(n), Ok(v)) = (
+                                            hyper::header::HeaderName::from_bytes(name.as_bytes()),
+                                            hyper::header::HeaderValue::from_str(value),
+                                        ) {
+                                            resp.headers_mut().insert(n, v);
+                                        }
+                                    }
                                     *resp.status_mut() = fault
                                         .status
                                         .and_then(|s| StatusCode::from_u16(s).ok())

@@ -563,7 +563,7 @@ impl Model {
                 }
                 lists.push(Some(v));
             }
-            Some(KnownPrefixes::from_lists(lists))
+            Some(KnownPrefixes::from_lists(&arch.ip_prefixes, lists))
         } else {
             None
         };

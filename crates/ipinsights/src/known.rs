@@ -38,11 +38,87 @@ impl Hasher for PrefixHasher {
 
 type PrefixSet = HashSet<u32, BuildHasherDefault<PrefixHasher>>;
 
-/// Per level of the encoder: `None` for a directly indexed level (every prefix has its own
-/// row, trained or at its small initial value), else the prefix values seen in training.
+/// Prefixes up to this length are kept as a bitmap (2 MiB at /24): one load per lookup, and
+/// it stays in cache where a hash set of the same prefixes would not.
+const BITMAP_MAX_LEN: u8 = 24;
+
+/// The trained prefixes of one level.
+#[derive(Debug, Clone, PartialEq)]
+enum Level {
+    /// A directly indexed level: every prefix has its own row, trained or at its small
+    /// initial value, and is always used.
+    Direct,
+    /// One bit per prefix value.
+    Bits(Vec<u64>),
+    Set(PrefixSet),
+}
+
+impl Level {
+    fn empty(len: u8) -> Self {
+        if len <= BITMAP_MAX_LEN {
+            Level::Bits(vec![0; (1usize << len).div_ceil(64)])
+        } else {
+            Level::Set(PrefixSet::default())
+        }
+    }
+
+    fn insert(&mut self, prefix: u32) {
+        match self {
+            Level::Direct => {}
+            Level::Bits(w) => {
+                if let Some(word) = w.get_mut(prefix as usize / 64) {
+                    *word |= 1 << (prefix % 64);
+                }
+            }
+            Level::Set(s) => {
+                s.insert(prefix);
+            }
+        }
+    }
+
+    #[inline]
+    fn contains(&self, prefix: u32) -> bool {
+        match self {
+            Level::Direct => true,
+            Level::Bits(w) => w
+                .get(prefix as usize / 64)
+                .is_some_and(|word| word >> (prefix % 64) & 1 == 1),
+            Level::Set(s) => s.contains(&prefix),
+        }
+    }
+
+    fn sorted(&self) -> Option<Vec<u32>> {
+        match self {
+            Level::Direct => None,
+            Level::Bits(w) => Some(
+                w.iter()
+                    .enumerate()
+                    .flat_map(|(i, &word)| {
+                        (0..64u32)
+                            .filter(move |b| word >> b & 1 == 1)
+                            .map(move |b| i as u32 * 64 + b)
+                    })
+                    .collect(),
+            ),
+            Level::Set(s) => {
+                let mut v: Vec<u32> = s.iter().copied().collect();
+                v.sort_unstable();
+                Some(v)
+            }
+        }
+    }
+}
+
+/// Per level of the encoder: nothing for a directly indexed level, else the prefix values
+/// seen in training.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct KnownPrefixes {
-    levels: Vec<Option<PrefixSet>>,
+    levels: Vec<Level>,
+    lens: Vec<u8>,
+    /// Every trained prefix of a hashed level lies in a trained prefix of the previous hashed
+    /// level (always so when built from addresses), so an untrained prefix means untrained
+    /// longer prefixes too and their lookups are skipped.
+    nested: bool,
 }
 
 /// The prefix value of `ip` at `len` bits.
@@ -54,38 +130,81 @@ pub(crate) fn prefix_of(ip: u32, len: u8) -> u32 {
 impl KnownPrefixes {
     /// The prefixes of `ips` at every hashed level of `enc`.
     pub fn from_addresses(enc: &PrefixEncoding, ips: impl IntoIterator<Item = u32>) -> Self {
-        let mut levels: Vec<Option<PrefixSet>> = enc
+        let mut levels: Vec<Level> = enc
             .levels
             .iter()
-            .map(|l| (!l.is_direct()).then(PrefixSet::default))
+            .map(|l| {
+                if l.is_direct() {
+                    Level::Direct
+                } else {
+                    Level::empty(l.prefix_len)
+                }
+            })
             .collect();
         for ip in ips {
-            for (set, l) in levels.iter_mut().zip(&enc.levels) {
-                if let Some(s) = set {
-                    s.insert(prefix_of(ip, l.prefix_len));
-                }
+            for (level, l) in levels.iter_mut().zip(&enc.levels) {
+                level.insert(prefix_of(ip, l.prefix_len));
             }
         }
-        Self { levels }
+        let lens = enc.levels.iter().map(|l| l.prefix_len).collect();
+        Self {
+            levels,
+            lens,
+            nested: true,
+        }
     }
 
-    /// From the sorted lists of a model file (`None` for direct levels).
-    pub fn from_lists(levels: Vec<Option<Vec<u32>>>) -> Self {
-        Self {
-            levels: levels
-                .into_iter()
-                .map(|l| l.map(|v| v.into_iter().collect()))
-                .collect(),
+    /// From the sorted lists of a model file (`None` for direct levels) and the encoder's
+    /// prefix lengths.
+    pub fn from_lists(enc: &PrefixEncoding, lists: Vec<Option<Vec<u32>>>) -> Self {
+        let lens: Vec<u8> = enc.levels.iter().map(|l| l.prefix_len).collect();
+        let levels: Vec<Level> = lists
+            .into_iter()
+            .zip(&lens)
+            .map(|(list, &len)| match list {
+                None => Level::Direct,
+                Some(v) => {
+                    let mut level = Level::empty(len);
+                    for p in v {
+                        level.insert(p);
+                    }
+                    level
+                }
+            })
+            .collect();
+        let mut known = Self {
+            levels,
+            lens,
+            nested: false,
+        };
+        known.nested = known.check_nested();
+        known
+    }
+
+    /// Whether each hashed level's prefixes lie in the previous hashed level's.
+    fn check_nested(&self) -> bool {
+        let mut parent: Option<usize> = None;
+        for (l, level) in self.levels.iter().enumerate() {
+            if matches!(level, Level::Direct) {
+                continue;
+            }
+            if let Some(p) = parent {
+                let shift = self.lens[l].saturating_sub(self.lens[p]);
+                let all_inside = level.sorted().unwrap_or_default().iter().all(|&v| {
+                    self.levels[p].contains(v.checked_shr(u32::from(shift)).unwrap_or(0))
+                });
+                if !all_inside {
+                    return false;
+                }
+            }
+            parent = Some(l);
         }
+        true
     }
 
     /// The sorted prefix values of `level`, `None` for a direct level.
     pub fn sorted(&self, level: usize) -> Option<Vec<u32>> {
-        self.levels.get(level)?.as_ref().map(|s| {
-            let mut v: Vec<u32> = s.iter().copied().collect();
-            v.sort_unstable();
-            v
-        })
+        self.levels.get(level)?.sorted()
     }
 
     /// Levels described (the encoder's).
@@ -101,10 +220,31 @@ impl KnownPrefixes {
     /// its prefix (of `len` bits) was trained.
     #[inline]
     pub fn uses(&self, level: usize, len: u8, ip: u32) -> bool {
-        match self.levels.get(level) {
-            Some(Some(set)) => set.contains(&prefix_of(ip, len)),
-            _ => true,
+        self.levels
+            .get(level)
+            .is_none_or(|l| l.contains(prefix_of(ip, len)))
+    }
+
+    /// The levels whose rows of `ip` are used, as bits (bit `l` for level `l`): [`Self::uses`]
+    /// for every level, with the lookups of a nested set's longer prefixes skipped once one
+    /// is untrained.
+    #[inline]
+    pub fn used_levels(&self, ip: u32) -> u32 {
+        let mut mask = 0u32;
+        let mut untrained = false;
+        for (l, (level, &len)) in self.levels.iter().zip(&self.lens).enumerate() {
+            let used = match level {
+                Level::Direct => true,
+                _ if untrained => false,
+                _ => {
+                    let used = level.contains(prefix_of(ip, len));
+                    untrained = !used && self.nested;
+                    used
+                }
+            };
+            mask |= u32::from(used) << l;
         }
+        mask
     }
 }
 
@@ -127,6 +267,36 @@ mod tests {
         let lists: Vec<_> = (0..known.len()).map(|l| known.sorted(l)).collect();
         assert_eq!(lists[0], None);
         assert_eq!(lists[2], Some(vec![a >> 8]));
-        assert_eq!(KnownPrefixes::from_lists(lists), known);
+        assert_eq!(KnownPrefixes::from_lists(&enc, lists), known);
+    }
+
+    /// `used_levels` answers as `uses` does level by level, nested or not: a file whose /32
+    /// list holds an address outside its /24 list is not nested, and its lookups are not cut.
+    #[test]
+    fn used_levels_agree_with_uses_nested_or_not() {
+        let enc = PrefixEncoding::with_hashed_rows(4096, 7);
+        let ip = |a, b, c, d| u32::from(std::net::Ipv4Addr::new(a, b, c, d));
+        let trained = [ip(52, 217, 10, 5), ip(10, 1, 2, 3)];
+        let odd = ip(10, 9, 9, 9);
+        let nested = KnownPrefixes::from_addresses(&enc, trained);
+        let mut lists: Vec<_> = (0..nested.len()).map(|l| nested.sorted(l)).collect();
+        if let Some(Some(v)) = lists.get_mut(3) {
+            v.push(odd);
+            v.sort_unstable();
+        }
+        let not_nested = KnownPrefixes::from_lists(&enc, lists);
+        assert!(nested.nested && !not_nested.nested);
+        let probes = [trained[0], trained[1], odd, ip(52, 217, 10, 6), ip(8, 8, 8, 8)];
+        for known in [&nested, &not_nested] {
+            for &a in &probes {
+                let expected = enc.levels.iter().enumerate().fold(0u32, |m, (l, lvl)| {
+                    m | u32::from(known.uses(l, lvl.prefix_len, a)) << l
+                });
+                assert_eq!(known.used_levels(a), expected, "{a:x}");
+            }
+        }
+        // The odd /32 is used although its /24 is not.
+        assert_eq!(not_nested.used_levels(odd), 0b1011);
+        assert_eq!(nested.used_levels(odd), 0b0011);
     }
 }

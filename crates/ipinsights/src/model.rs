@@ -153,11 +153,10 @@ impl<'a> Net<'a> {
     fn prefix_rows(&self, ip: u32, refs: &mut [&'a [f32]; 32]) -> usize {
         let d = self.d();
         let enc = &self.arch.ip_prefixes;
+        let used = self.known.map_or(u32::MAX, |k| k.used_levels(ip));
         let mut m = 0;
         for (l, lvl) in enc.levels.iter().enumerate() {
-            if let Some(k) = self.known
-                && !k.uses(l, lvl.prefix_len, ip)
-            {
+            if used >> l & 1 == 0 {
                 continue;
             }
             let r = row_of(*lvl, enc.seed, ip) as usize;

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use e2e_tests::event_source::{Mapping, queue_with_dlq, send_all, take_all};
+use e2e_tests::event_source::{Mapping, depth, queue_with_dlq, send_all, take_all};
 use e2e_tests::lake::{Lake, lake};
 use e2e_tests::runtime_api::{Function, RuntimeApi};
 use e2e_tests::{fault_proxy, moto_endpoint, put_object, s3_client, sdk_config};
@@ -97,6 +97,7 @@ fn mapping(url: &str, arn: &str, visibility: i32) -> Mapping {
         queue_arn: arn.to_string(),
         batch_size: 10,
         visibility_timeout: visibility,
+        producing: None,
     }
 }
 
@@ -114,7 +115,6 @@ async fn stalling(moto: &str, key: &str, times: u64, stall: Duration) -> fault_p
     .await
 }
 
-/// One S3-shaped notification per scored (last-day) object.
 /// Every object of the lake as (bucket, key, local file), for the expected anomalies.
 fn every_object(lake: &Lake) -> Vec<(String, String, PathBuf)> {
     lake.manifest
@@ -124,6 +124,7 @@ fn every_object(lake: &Lake) -> Vec<(String, String, PathBuf)> {
         .collect()
 }
 
+/// One S3-shaped notification per scored (last-day) object.
 fn scored_notifications(lake: &Lake) -> Vec<String> {
     lake.scored_objects
         .iter()
@@ -390,39 +391,68 @@ async fn our_findings(hub: &aws_sdk_securityhub::Client, account: &str) -> BTree
         .collect()
 }
 
+/// The endpoint throttles every request for `IPCHECK_THROTTLE_SECONDS` (20 s in the test
+/// command, several deliveries; `bench/run-queue.sh --throttle 180` runs the minutes-long
+/// outage), and then its first answers stall past the invocation's deadline. Two proxies in
+/// front of `ipinsights serve`: the outer throttles, the inner stalls.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_endpoint_that_throttles_across_deliveries_loses_nothing() {
-    use ipinsights::server::{InjectedError, Server, ServerConfig};
+async fn an_endpoint_that_throttles_for_minutes_then_times_out_loses_nothing() {
+    use ipinsights::server::{Server, ServerConfig};
     let Some(moto) = moto_endpoint() else { return };
     let lake = lake(&moto);
     let sqs = sqs(&moto);
-    // The endpoint throttles its first 40 requests: several deliveries' worth of retries.
+    let throttle_for = Duration::from_secs(
+        std::env::var("IPCHECK_THROTTLE_SECONDS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(20),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let endpoint = format!("http://{}", listener.local_addr().unwrap());
-    let server = Server::new(
-        lake.model.clone(),
-        ServerConfig {
-            fail_first: 40,
-            fail_with: InjectedError::from_status(400),
-            ..ServerConfig::default()
-        },
-    );
+    let server = Server::new(lake.model.clone(), ServerConfig::default());
     tokio::spawn(server.clone().serve(listener, std::future::pending()));
+    // Answers held 8 s: longer than a 5 s invocation has, so each call is cut by the deadline.
+    let stalls = fault_proxy::start(
+        &endpoint,
+        fault_proxy::Fault {
+            path_contains: "/invocations".into(),
+            times: 2,
+            stall: Some(Duration::from_secs(8)),
+            ..Default::default()
+        },
+    )
+    .await;
+    let throttles = fault_proxy::start(
+        &stalls.url,
+        fault_proxy::Fault {
+            path_contains: "/invocations".into(),
+            during: Some(throttle_for),
+            status: Some(400),
+            headers: vec![("x-amzn-ErrorType".into(), "ThrottlingException".into())],
+            body: Some(r#"{"message":"Rate exceeded (test proxy)"}"#.into()),
+            ..Default::default()
+        },
+    )
+    .await;
     let bodies = scored_notifications(lake);
-    let (url, arn, dlq) = queue_with_dlq(&sqs, "ipcheck-queue-throttled", 10).await;
+    // The queue must outlast the outage: a message is received about once per visibility
+    // timeout, so the redrive count needs the outage's length in visibility timeouts, and more.
+    let visibility = 6;
+    let max_receives = throttle_for.as_secs() as u32 / visibility as u32 + 6;
+    let (url, arn, dlq) = queue_with_dlq(&sqs, "ipcheck-queue-throttled", max_receives).await;
     send_all(&sqs, &url, &bodies).await;
     let mut f = function(
         &moto,
         Duration::from_secs(5),
         &[
             ("ENDPOINT_NAME", "ipinsights-e2e"),
-            ("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", &endpoint),
+            ("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", &throttles.url),
         ],
     );
     f.env.retain(|(k, _)| k != "MODEL_URI");
     let api = RuntimeApi::start(f).await;
-    let drained = mapping(&url, &arn, 6)
-        .drain(&sqs, &api, Duration::from_secs(180))
+    let drained = mapping(&url, &arn, visibility)
+        .drain(&sqs, &api, throttle_for + Duration::from_secs(180))
         .await;
     assert_eq!(drained.killed, 0, "{drained:?}");
     assert!(
@@ -439,18 +469,35 @@ async fn an_endpoint_that_throttles_across_deliveries_loses_nothing() {
         anomaly_set(&records),
         lake.expected_anomalies(&lake.scored_objects, 0.0, false)
     );
-    let handed_back = of_kind(&records, "failed")
-        .iter()
-        .filter(|r| r["reason"] == "scoring_failed" || r["reason"] == "deadline")
-        .count();
+    let mut reasons: BTreeMap<String, u64> = BTreeMap::new();
+    for r in of_kind(&records, "failed") {
+        *reasons
+            .entry(r["reason"].as_str().unwrap_or("").to_string())
+            .or_default() += 1;
+    }
+    assert!(
+        throttles.failed() >= 1 && stalls.failed() == 2,
+        "{reasons:?}"
+    );
+    assert!(!reasons.is_empty());
+    assert!(
+        reasons
+            .keys()
+            .all(|r| r == "scoring_failed" || r == "deadline"),
+        "{reasons:?}"
+    );
     eprintln!(
-        "throttled: {} invocations, {} redeliveries, {} objects handed back, {} endpoint requests",
+        "throttled for {} s: {} invocations, {} redeliveries, {} s to drain, handed back {:?}, \
+         {} throttled and {} stalled endpoint requests, {} answered",
+        throttle_for.as_secs(),
         drained.invocations,
         drained.redeliveries,
-        handed_back,
+        drained.elapsed.as_secs(),
+        reasons,
+        throttles.failed(),
+        stalls.failed(),
         server.invocations()
     );
-    assert!(handed_back >= 1);
 }
 
 /// The load run (a benchmark, not part of the test command): `bench/run-queue.sh` runs it with
@@ -478,13 +525,39 @@ async fn load_many_notifications() {
         })
         .collect();
     let (url, arn, dlq) = queue_with_dlq(&sqs, "ipcheck-queue-load", 3).await;
-    let sent = std::time::Instant::now();
-    send_all(&sqs, &url, &bodies).await;
-    eprintln!("sent {n} messages in {:.1} s", sent.elapsed().as_secs_f64());
+    // moto's SQS slows down with the number of messages it holds (10,000 at once take minutes
+    // to send and every receive scans them), so the burst is sent in waves: the next wave
+    // whenever fewer than half a wave are waiting. The function never waits for work.
+    let wave: usize = std::env::var("IPCHECK_LOAD_WAVE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000)
+        .max(10);
+    let producing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sender = {
+        let (sqs, url, producing) = (sqs.clone(), url.clone(), producing.clone());
+        let bodies = bodies.clone();
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            for chunk in bodies.chunks(wave) {
+                while depth(&sqs, &url).await.0 >= wave as u64 / 2 {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                send_all(&sqs, &url, chunk).await;
+            }
+            producing.store(false, std::sync::atomic::Ordering::SeqCst);
+            started.elapsed()
+        })
+    };
     let api = RuntimeApi::start(function(&moto, Duration::from_secs(120), &[])).await;
-    let drained = mapping(&url, &arn, 900)
-        .drain(&sqs, &api, Duration::from_secs(3600))
-        .await;
+    let mut m = mapping(&url, &arn, 900);
+    m.producing = Some(producing);
+    let drained = m.drain(&sqs, &api, Duration::from_secs(3600)).await;
+    let sending = sender.await.expect("sender");
+    eprintln!(
+        "sent {n} messages in waves of {wave} over {:.1} s",
+        sending.as_secs_f64()
+    );
     let records = api.records();
     let rss = api.peak_rss_kib().await;
     assert_eq!(drained.deleted as usize, n, "{drained:?}");
