@@ -286,7 +286,13 @@ mod tests {
         }
         let not_nested = KnownPrefixes::from_lists(&enc, lists);
         assert!(nested.nested && !not_nested.nested);
-        let probes = [trained[0], trained[1], odd, ip(52, 217, 10, 6), ip(8, 8, 8, 8)];
+        let probes = [
+            trained[0],
+            trained[1],
+            odd,
+            ip(52, 217, 10, 6),
+            ip(8, 8, 8, 8),
+        ];
         for known in [&nested, &not_nested] {
             for &a in &probes {
                 let expected = enc.levels.iter().enumerate().fold(0u32, |m, (l, lvl)| {

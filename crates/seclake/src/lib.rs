@@ -1,6 +1,7 @@
 //! Amazon Security Lake data access, in the order data flows through the scorer:
 //! [`notification`] (what the subscriber queue announces) -> [`key`] (where an object sits in the
-//! lake) -> [`object`] (reading it from S3 or disk) -> [`pairs`] (the (entity, IPv4) pairs in it).
+//! lake) -> [`object`] (reading it from S3 or disk, its footer checked by
+//! [`footer_check`]) -> [`pairs`] (the (entity, IPv4) pairs in it).
 //! [`findings`] reads Security Hub findings for trend analysis; [`athena`] writes the same
 //! extraction and aggregation as Athena SQL for lakes beyond one machine.
 //! [`simulate`] writes a local lake with the physical layout of AWS's own objects.
@@ -8,6 +9,7 @@
 pub mod athena;
 pub mod evidence;
 pub mod findings;
+pub mod footer_check;
 pub mod groups;
 pub mod ipv4;
 pub mod key;

@@ -201,6 +201,22 @@ fn joined<T>(
 }
 
 fn parse_footer(tail: &Bytes, size: u64) -> Result<Result<ParquetMetaData, u64>, ExtractError> {
+    // The footer's thrift is walked first: the parquet crate's own skipper can spin for
+    // long on a few corrupt bytes (`footer_check`).
+    if let Some(len_at) = tail.len().checked_sub(8)
+        && tail.ends_with(b"PAR1")
+    {
+        let len = u32::from_le_bytes([
+            tail[len_at],
+            tail[len_at + 1],
+            tail[len_at + 2],
+            tail[len_at + 3],
+        ]) as usize;
+        if let Some(start) = len_at.checked_sub(len) {
+            crate::footer_check::check_footer(&tail[start..len_at])
+                .map_err(|e| ExtractError::CorruptMetadata(e.to_string()))?;
+        }
+    }
     let mut reader = ParquetMetaDataReader::new();
     // The reader sees only the tail, so the offsets it reads are relative to it.
     match reader.try_parse_sized(tail, size) {

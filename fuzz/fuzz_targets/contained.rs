@@ -1,0 +1,45 @@
+//! What the function does with a panic inside the parquet and arrow crates, for the parquet
+//! targets: the object is rejected (`decoder_panicked`), the process lives on. Such panics are
+//! upstream bugs on corrupt bytes (see `known-crashes/`), not ours; any other panic, in
+//! seclake or in our own code, still aborts and is a crash.
+
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Once;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Set by the hook when the panic began in the parquet or arrow crates' sources.
+static UPSTREAM: AtomicBool = AtomicBool::new(false);
+static HOOK: Once = Once::new();
+
+/// Whether `file` (a panic location) is in the parquet or arrow crates from the registry.
+fn upstream(file: &str) -> bool {
+    let registry = file.contains("/registry/src/") || file.contains("\\registry\\src\\");
+    registry
+        && ["/parquet-", "/arrow-", "\\parquet-", "\\arrow-"]
+            .iter()
+            .any(|c| file.contains(c))
+}
+
+/// Runs `f`, returning `None` when it panicked in the parquet or arrow crates (and the scoped
+/// thread's re-raise of that panic); other panics go on to libFuzzer's hook, which aborts.
+pub fn run<T>(f: impl FnOnce() -> T) -> Option<T> {
+    HOOK.call_once(|| {
+        let libfuzzer = panic::take_hook();
+        panic::set_hook(Box::new(move |info| {
+            let file = info.location().map(|l| l.file()).unwrap_or("");
+            if upstream(file) {
+                UPSTREAM.store(true, Ordering::SeqCst);
+                return;
+            }
+            // `std::thread::scope` re-raises a worker's panic from its own source.
+            if UPSTREAM.load(Ordering::SeqCst) && file.contains("thread/scoped.rs") {
+                return;
+            }
+            libfuzzer(info);
+        }));
+    });
+    UPSTREAM.store(false, Ordering::SeqCst);
+    let out = panic::catch_unwind(AssertUnwindSafe(f));
+    UPSTREAM.store(false, Ordering::SeqCst);
+    out.ok()
+}
