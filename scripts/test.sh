@@ -37,7 +37,7 @@ cargo test --workspace --all-targets --locked
 
 # A short coverage-guided fuzzing pass over the committed corpus (cargo-fuzz, installed by the
 # script). The parquet targets are left to the long runs (fuzz/README.md): the parquet crate
-# still panics and hangs on inputs they find, which the function contains but a fuzz target
-# reports as a crash.
+# still hangs on footers they find (its panics the targets contain, as the function does),
+# which the function ends by its deadline but a fuzz target reports as a timeout.
 echo "== fuzz smoke"
 FUZZ_SECONDS=${FUZZ_SECONDS:-15} ./scripts/fuzz-smoke.sh notification lake_key wire_request wire_predictions

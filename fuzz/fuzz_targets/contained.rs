@@ -31,8 +31,10 @@ pub fn run<T>(f: impl FnOnce() -> T) -> Option<T> {
                 UPSTREAM.store(true, Ordering::SeqCst);
                 return;
             }
-            // `std::thread::scope` re-raises a worker's panic from its own source.
-            if UPSTREAM.load(Ordering::SeqCst) && file.contains("thread/scoped.rs") {
+            // `std::thread::scope` re-raises a worker's panic in the caller (seclake's
+            // row-group loop) with this message.
+            let message = info.payload().downcast_ref::<&str>().copied();
+            if UPSTREAM.load(Ordering::SeqCst) && message == Some("a scoped thread panicked") {
                 return;
             }
             libfuzzer(info);

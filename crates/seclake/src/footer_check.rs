@@ -9,6 +9,11 @@
 //! declares more elements than bytes remain is corrupt. This walk checks that for every
 //! container, consumes at least one byte per element, and bounds the nesting depth, so it
 //! ends in time linear in the footer's length.
+//!
+//! It follows the types the footer declares. parquet reads the fields it knows by id,
+//! whatever type their header declares, so a footer whose declared types disagree with the
+//! parquet schema is read along another path, where its skipper can still spin
+//! (`fuzz/known-crashes/parquet_footer/thrift-skip-typed-read-bool-map-hang`).
 
 use std::fmt;
 
