@@ -16,7 +16,10 @@ use seclake::{ExtractOptions, Pairing, ReadOptions, Source, extract_bytes};
 
 /// Bodies (object bytes up to the footer) of two uncompressed simulated objects.
 const BODIES: [(&[u8], Source); 2] = [
-    (include_bytes!("../seeds/vpc_flow_1.0.body"), Source::VpcFlow),
+    (
+        include_bytes!("../seeds/vpc_flow_1.0.body"),
+        Source::VpcFlow,
+    ),
     (include_bytes!("../seeds/route53_2.0.body"), Source::Route53),
 ];
 
