@@ -54,7 +54,10 @@ async fn hung_objects(moto: &str) {
     let deps = endpoint_deps(config(&[("ENDPOINT_NAME", "ipinsights-e2e")]), &moto, &url);
     let p = "hang-";
     let messages = vec![
-        (format!("{p}footer"), s3_body(hang_bucket, &footer_hang, None)),
+        (
+            format!("{p}footer"),
+            s3_body(hang_bucket, &footer_hang, None),
+        ),
         (format!("{p}good"), s3_body(bucket, good_key, None)),
     ];
     let (response, metrics) = handle_batch(invocation(sqs_event(&messages), 6), &deps)
