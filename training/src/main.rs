@@ -71,12 +71,12 @@ fn main() -> anyhow::Result<()> {
         .map_err(|_| anyhow::anyhow!("the command's thread panicked"))?
 }
 
-/// Training and scoring allocate and free buffers of a few MB per mini-batch. glibc serves
-/// those with `mmap` and returns them on `free`, so every batch faults its pages in again; on
-/// a VM that hands freed pages back to the host (Firecracker here) that was, at times, more
-/// than half of training's CPU time (`bench-model`: 143 s of system time against 118 s of
-/// user time, 26 s per epoch against 10-12 s). Heap allocations up to 512 MiB and a freed heap
-/// kept up to 1 GiB stop it, for a higher peak RSS (`bench-model`: 802 MB against 602 MB).
+/// Training and scoring allocate and free buffers of a few MB per mini-batch. glibc may serve
+/// those with `mmap` and return them on `free` (its threshold adapts, but not always in time),
+/// and then every batch faults its pages in again: one `bench-model` run here took 18.4 M minor
+/// page faults and 143 s of system time against 118 s of user time (26 s per epoch, not 10-12).
+/// Heap allocations up to 512 MiB and a freed heap kept up to 1 GiB end it (0.2 M faults, 0.7 s
+/// of system time in 3 epochs), for a higher peak RSS (802 MB against 602 MB).
 fn keep_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets allocator parameters; it is called before any other thread
