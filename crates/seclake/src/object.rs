@@ -17,7 +17,8 @@ use aws_sdk_s3::operation::get_object::GetObjectError;
 use bytes::{Buf, Bytes};
 use futures::{StreamExt, TryStreamExt};
 use parquet::errors::ParquetError;
-use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
+use parquet::file::FOOTER_SIZE;
+use parquet::file::metadata::{FooterTail, ParquetMetaData, ParquetMetaDataReader};
 use parquet::file::reader::{ChunkReader, Length};
 
 use crate::pairs::{
@@ -201,21 +202,17 @@ fn joined<T>(
 }
 
 fn parse_footer(tail: &Bytes, size: u64) -> Result<Result<ParquetMetaData, u64>, ExtractError> {
-    // The footer's thrift is walked first: the parquet crate's own skipper can spin for
-    // long on a few corrupt bytes (`footer_check`).
-    if let Some(len_at) = tail.len().checked_sub(8)
-        && tail.ends_with(b"PAR1")
+    // The footer's thrift is walked first, once the tail holds all of it: the parquet
+    // crate's own skipper can spin for long on a few corrupt bytes (`footer_check`). A bad
+    // magic or an encrypted footer is left to the reader to report.
+    if let Some(len_at) = tail.len().checked_sub(FOOTER_SIZE)
+        && let Ok(trailer) = <&[u8; FOOTER_SIZE]>::try_from(&tail[len_at..])
+        && let Ok(footer) = FooterTail::try_new(trailer)
+        && !footer.is_encrypted_footer()
+        && let Some(start) = len_at.checked_sub(footer.metadata_length())
     {
-        let len = u32::from_le_bytes([
-            tail[len_at],
-            tail[len_at + 1],
-            tail[len_at + 2],
-            tail[len_at + 3],
-        ]) as usize;
-        if let Some(start) = len_at.checked_sub(len) {
-            crate::footer_check::check_footer(&tail[start..len_at])
-                .map_err(|e| ExtractError::CorruptMetadata(e.to_string()))?;
-        }
+        crate::footer_check::check_footer(&tail[start..len_at])
+            .map_err(|e| ExtractError::CorruptMetadata(e.to_string()))?;
     }
     let mut reader = ParquetMetaDataReader::new();
     // The reader sees only the tail, so the offsets it reads are relative to it.
