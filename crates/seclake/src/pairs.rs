@@ -2288,4 +2288,30 @@ mod fuzz_regressions {
         };
         assert!(extract_bytes(data, &Source::VpcFlow, &options, &read).is_err());
     }
+
+    /// A data page header that declares a list of billions of binaries past the end of its
+    /// column chunk. parquet 60's skipper ignored the short reads and looped for minutes; the
+    /// vendored copy (vendor/README.md) stops at the end of the chunk.
+    #[test]
+    fn page_header_skipping_past_its_chunk_is_an_error() {
+        let data = Bytes::from_static(include_bytes!(
+            "../../../fuzz/regressions/parquet_object/page-header-skip-binary-list-hang"
+        ));
+        let read = ReadOptions {
+            threads: 1,
+            ..ReadOptions::default()
+        };
+        let n = data.len();
+        for (source, pairing) in [
+            (Source::VpcFlow, Pairing::ALL[n % 4]),
+            (Source::Route53, Pairing::ALL[(n / 4) % 4]),
+        ] {
+            let options = ExtractOptions {
+                pairing,
+                ..ExtractOptions::default()
+            };
+            let e = extract_bytes(data.clone(), &source, &options, &read).unwrap_err();
+            assert!(!e.is_retryable(), "{e}");
+        }
+    }
 }
