@@ -20,6 +20,15 @@ fn upstream(file: &str) -> bool {
         || file.contains("vendor/parquet/src/")
 }
 
+fn payload_text(info: &panic::PanicHookInfo<'_>) -> String {
+    let payload = info.payload();
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_default()
+}
+
 /// Runs `f`, returning `None` when it panicked in the parquet or arrow crates (and the scoped
 /// thread's re-raise of that panic); other panics go on to libFuzzer's hook, which aborts.
 pub fn run<T>(f: impl FnOnce() -> T) -> Option<T> {
@@ -30,7 +39,8 @@ pub fn run<T>(f: impl FnOnce() -> T) -> Option<T> {
             if upstream(file) {
                 UPSTREAM.store(true, Ordering::SeqCst);
                 // Counted in the run's log: a contained panic is still an upstream bug.
-                eprintln!("contained panic at {file}");
+                let line = info.location().map(|l| l.line()).unwrap_or(0);
+                eprintln!("contained panic at {file}:{line}: {}", payload_text(info));
                 return;
             }
             // `std::thread::scope` re-raises a worker's panic in the caller (seclake's

@@ -686,6 +686,8 @@ fn environment_follows_the_lambda_contract() {
         "ENDPOINT_NAME",
         "MODEL_URI",
         "ANOMALY_THRESHOLD",
+        "FANOUT_THRESHOLD",
+        "FANOUT_MIN_ADDRESSES",
         "PAIRING",
         "GROUP_BY",
         "GROUPS_URI",
@@ -725,6 +727,18 @@ fn environment_follows_the_lambda_contract() {
 
     let threshold = ref_parameter(&t, &env["ANOMALY_THRESHOLD"], "ANOMALY_THRESHOLD");
     assert_eq!(num(&threshold["Default"]), 0.0);
+    // The fan-out rule is off unless its threshold is given.
+    assert_eq!(
+        render(&env["FANOUT_THRESHOLD"]),
+        format!("If(HasFanout,Ref(FanoutThreshold),{NO_VALUE})")
+    );
+    assert_eq!(
+        parameter(&t, "FanoutThreshold")["Default"].as_str(),
+        Some("")
+    );
+    let fanout_min = ref_parameter(&t, &env["FANOUT_MIN_ADDRESSES"], "FANOUT_MIN_ADDRESSES");
+    assert_eq!(num(&fanout_min["Default"]), 10.0);
+    assert_eq!(num(&fanout_min["MinValue"]), 2.0);
     let pairing = ref_parameter(&t, &env["PAIRING"], "PAIRING");
     assert_eq!(
         render(&pairing["AllowedValues"]),
@@ -1023,6 +1037,8 @@ fn the_parameters_a_team_sets_exist_and_are_all_used() {
         "EndpointName",
         "ModelUri",
         "AnomalyThreshold",
+        "FanoutThreshold",
+        "FanoutMinAddresses",
         "Pairing",
         "GroupBy",
         "GroupsUri",

@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::Ipv4Addr;
 
+use ipinsights::alert::AlertRule;
 use ipinsights::auc::roc_auc;
 use serde::Serialize;
 
@@ -14,6 +15,8 @@ use serde::Serialize;
 #[derive(Debug, Clone)]
 pub struct ScoredPair {
     pub day: String,
+    /// The object that carried it: the fan-out rule counts per object, as the Lambda does.
+    pub object: String,
     pub entity: String,
     pub ip: Ipv4Addr,
     /// The entity the model scored it as (the instance, or its group).
@@ -110,20 +113,40 @@ pub struct KindLine {
 pub struct Report {
     pub days: usize,
     pub threshold: f64,
+    /// The fan-out rule's threshold and size, when it was on.
+    pub fanout_threshold: Option<f64>,
+    pub fanout_min_addresses: Option<usize>,
     pub normal_pairs: usize,
     pub attack_pairs: usize,
     pub kinds: Vec<KindLine>,
     pub scorers: Vec<ScorerLine>,
 }
 
-/// Builds the report: the model's alerts are the pairs below `threshold`.
+/// Builds the report: the model's alerts are the units `rule` flags in any of their objects.
 pub fn evaluate(
     scored: &[ScoredPair],
     attacks: &Attacks,
     history: &History,
-    threshold: f64,
+    rule: &AlertRule,
     days: usize,
 ) -> Report {
+    let mut by_object: BTreeMap<&str, Vec<&ScoredPair>> = BTreeMap::new();
+    for p in scored {
+        by_object.entry(p.object.as_str()).or_default().push(p);
+    }
+    let mut alerted: std::collections::BTreeSet<Unit> = Default::default();
+    for pairs in by_object.values() {
+        let alerts = rule.alerts(
+            pairs
+                .iter()
+                .map(|p| (p.entity.as_str(), p.ip, p.dot_product)),
+        );
+        for (p, a) in pairs.iter().zip(alerts) {
+            if a.is_some() {
+                alerted.insert((p.day.clone(), p.entity.clone(), u32::from(p.ip)));
+            }
+        }
+    }
     // Lowest score per unit; the entity the rules judge is the one the model scored as.
     let mut units: BTreeMap<Unit, (f64, String)> = BTreeMap::new();
     for p in scored {
@@ -195,10 +218,14 @@ pub fn evaluate(
             recall,
         }
     };
-    let mut scorers = vec![line(
-        format!("model (threshold {threshold:.4})"),
-        &|_, score, _| score < threshold,
-    )];
+    let name = match rule.fanout {
+        Some(f) => format!(
+            "model ({:.4}; {}+ below {:.4})",
+            rule.threshold, f.min_addresses, f.threshold
+        ),
+        None => format!("model (threshold {:.4})", rule.threshold),
+    };
+    let mut scorers = vec![line(name, &|unit, _, _| alerted.contains(unit))];
     for rule in Rule::ALL {
         scorers.push(line(
             rule.name().to_string(),
@@ -207,7 +234,9 @@ pub fn evaluate(
     }
     Report {
         days,
-        threshold,
+        threshold: rule.threshold,
+        fanout_threshold: rule.fanout.map(|f| f.threshold),
+        fanout_min_addresses: rule.fanout.map(|f| f.min_addresses),
         normal_pairs: normal.len(),
         attack_pairs: attacks.len(),
         kinds: kind_lines,
@@ -228,7 +257,7 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "{:<28} {:>7} {:>8} {:>9} {:>7}  recall per kind",
+            "{:<34} {:>7} {:>8} {:>9} {:>7}  recall per kind",
             "scorer", "alerts", "per day", "precision", "caught"
         );
         for s in &self.scorers {
@@ -238,7 +267,7 @@ impl Report {
                 .collect();
             let _ = writeln!(
                 out,
-                "{:<28} {:>7} {:>8.1} {:>9} {:>4}/{:<2}  {}",
+                "{:<34} {:>7} {:>8.1} {:>9} {:>4}/{:<2}  {}",
                 s.scorer,
                 s.alerts,
                 s.alerts_per_day,
@@ -250,7 +279,7 @@ impl Report {
                 recalls.join(" ")
             );
         }
-        let _ = writeln!(out, "{:<28} {}", "kinds (in that order)", kinds.join(" "));
+        let _ = writeln!(out, "{:<34} {}", "kinds (in that order)", kinds.join(" "));
         for k in &self.kinds {
             let _ = writeln!(
                 out,
@@ -274,6 +303,7 @@ mod tests {
     fn sp(day: &str, entity: &str, ip: &str, scored_as: &str, s: f64) -> ScoredPair {
         ScoredPair {
             day: day.into(),
+            object: format!("{day}/object"),
             entity: entity.into(),
             ip: ip.parse().unwrap(),
             scored_as: scored_as.into(),
@@ -311,7 +341,7 @@ mod tests {
             ("d2".into(), "i-x".into(), "7.7.7.7".parse().unwrap()),
             "new".into(),
         );
-        let r = evaluate(&scored, &attacks, &history, 0.3, 2);
+        let r = evaluate(&scored, &attacks, &history, &AlertRule::threshold(0.3), 2);
         assert_eq!((r.normal_pairs, r.attack_pairs), (3, 3));
         let model = &r.scorers[0];
         // Below 0.3: the two attacks scored.
@@ -334,5 +364,46 @@ mod tests {
         let new = r.kinds.iter().find(|k| k.kind == "new").unwrap();
         assert_eq!((new.pairs, new.scored), (2, 1));
         assert!(r.render().contains("rule: /16 never seen"));
+    }
+
+    #[test]
+    fn the_fanout_rule_counts_addresses_per_object_as_the_lambda_does() {
+        use ipinsights::alert::Fanout;
+        let rule = AlertRule {
+            threshold: 0.0,
+            fanout: Some(Fanout {
+                threshold: 1.0,
+                min_addresses: 3,
+            }),
+        };
+        let scan = |object: &str, ip: &str| ScoredPair {
+            object: object.into(),
+            ..sp("d1", "i-web", ip, "i-web", 0.5)
+        };
+        let mut attacks = Attacks::new();
+        for ip in ["10.2.1.1", "10.2.2.1", "10.2.3.1"] {
+            attacks.insert(
+                ("d1".into(), "i-web".into(), ip.parse().unwrap()),
+                "internal_scan".into(),
+            );
+        }
+        let history = History::default();
+        // Three slightly unusual addresses in one object: a fan-out.
+        let one: Vec<_> = ["10.2.1.1", "10.2.2.1", "10.2.3.1"]
+            .iter()
+            .map(|ip| scan("o1", ip))
+            .collect();
+        let r = evaluate(&one, &attacks, &history, &rule, 1);
+        assert_eq!(r.scorers[0].alerts, 3);
+        assert_eq!(r.scorers[0].recall["internal_scan"], 1.0);
+        assert_eq!(r.fanout_min_addresses, Some(3));
+        assert!(r.scorers[0].scorer.contains("3+ below 1.0000"));
+        // The same addresses spread over three objects: none is an alert.
+        let spread: Vec<_> = [("o1", "10.2.1.1"), ("o2", "10.2.2.1"), ("o3", "10.2.3.1")]
+            .iter()
+            .map(|(o, ip)| scan(o, ip))
+            .collect();
+        let r = evaluate(&spread, &attacks, &history, &rule, 1);
+        assert_eq!(r.scorers[0].alerts, 0);
     }
 }

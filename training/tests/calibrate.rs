@@ -112,6 +112,49 @@ fn calibrate_with_a_model_and_an_endpoint() {
     );
     let _ = tx.send(());
 
+    // An alert budget below the false-positive rate's threshold prints the fan-out rule too
+    // (at its floor here: login data has no instances), before the last line.
+    let stdout = run(ipinsights()
+        .args(["calibrate", "--model"])
+        .arg(&model_path)
+        .arg("--normal")
+        .arg(&normal_path)
+        .args([
+            "--max-fpr",
+            "0.05",
+            "--attacks",
+            "500",
+            "--alert-budget",
+            "2",
+        ]));
+    let budget_threshold = threshold_of(&stdout);
+    assert!(budget_threshold < threshold, "{stdout}");
+    assert!(
+        stdout.contains(&format!("FANOUT_THRESHOLD={threshold}\n")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("FANOUT_MIN_ADDRESSES=10\n"), "{stdout}");
+    assert!(
+        stdout
+            .trim_end()
+            .ends_with(&format!("ANOMALY_THRESHOLD={budget_threshold}"))
+    );
+    let stdout = run(ipinsights()
+        .args(["calibrate", "--model"])
+        .arg(&model_path)
+        .arg("--normal")
+        .arg(&normal_path)
+        .args([
+            "--max-fpr",
+            "0.05",
+            "--attacks",
+            "500",
+            "--alert-budget",
+            "2",
+            "--no-fanout",
+        ]));
+    assert!(!stdout.contains("FANOUT_"), "{stdout}");
+
     // Out-of-range settings say what to do.
     let out = ipinsights()
         .args(["calibrate", "--model"])

@@ -146,4 +146,58 @@ fn evaluate_reads_a_lake_and_reports() {
         serde_json::from_str(&std::fs::read_to_string(again.join("evaluation.json")).unwrap())
             .unwrap();
     assert_eq!(report, second, "deterministic from simulate to report");
+    assert_eq!(report["fanout_threshold"], serde_json::Value::Null);
+
+    // An alert budget below the 1% threshold turns the fan-out rule on; the Lambda's records
+    // and the report count the same alerts.
+    let budget = dir.path().join("budget");
+    let result = Command::new(env!("CARGO_BIN_EXE_ipinsights"))
+        .args(["evaluate", "--alert-budget", "1", "--lake"])
+        .arg(out.join("lake"))
+        .arg("--out")
+        .arg(&budget)
+        .args(&SMALL[SMALL.len() - 4..])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(result.status.success(), "{stderr}");
+    assert!(stderr.contains("fan-out: "), "{stderr}");
+    let report = check_report(&budget);
+    let fanout_threshold = report["fanout_threshold"].as_f64().unwrap();
+    let min = report["fanout_min_addresses"].as_u64().unwrap();
+    assert!(min >= 10, "the floor: {report}");
+    assert!(fanout_threshold > report["threshold"].as_f64().unwrap());
+    assert!(
+        report["scorers"][0]["scorer"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("{min}+ below")),
+        "{report}"
+    );
+    let mut units = std::collections::BTreeSet::new();
+    for a in records(&budget).iter().filter(|r| r["record"] == "anomaly") {
+        assert!(a["dot_product"].as_f64().unwrap() < a["threshold"].as_f64().unwrap());
+        let n = a["fanout_addresses"].as_u64().unwrap();
+        if n > 0 {
+            assert!(n >= min, "{a}");
+            assert_eq!(a["threshold"].as_f64(), Some(fanout_threshold), "{a}");
+        }
+        let day = a["key"]
+            .as_str()
+            .unwrap()
+            .split("eventDay=")
+            .nth(1)
+            .unwrap()[..8]
+            .to_string();
+        units.insert((
+            day,
+            a["entity"].as_str().unwrap().to_string(),
+            a["ip"].as_str().unwrap().to_string(),
+        ));
+    }
+    assert_eq!(
+        units.len() as u64,
+        report["scorers"][0]["alerts"].as_u64().unwrap(),
+        "the Lambda's anomalies are the report's alerts"
+    );
 }

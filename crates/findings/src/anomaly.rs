@@ -53,6 +53,10 @@ pub struct Anomaly {
     /// carry no time.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub event_day: Option<String>,
+    /// Set when the fan-out rule raised it: the distinct addresses below the fan-out threshold
+    /// (`threshold` here) that the instance reached in the object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fanout_addresses: Option<u32>,
 }
 
 /// A finding's severity: ASFF's label and normalized score (0-100).
@@ -179,12 +183,18 @@ impl Anomaly {
                 None => "the instance does not usually reach it".to_string(),
             },
         };
+        let threshold = match self.fanout_addresses {
+            Some(n) => format!(
+                "below the fan-out threshold {:.3}, one of {n} addresses below it that the instance reached in one object (a scan looks like this)",
+                self.threshold
+            ),
+            None => format!("below the threshold {:.3}", self.threshold),
+        };
         format!(
-            "IP Insights scored the pair ({}, {}){port} at {:.3}, below the threshold {:.3}: {scope}. Who initiated: {}. {} record(s) in s3://{}/{}.",
+            "IP Insights scored the pair ({}, {}){port} at {:.3}, {threshold}: {scope}. Who initiated: {}. {} record(s) in s3://{}/{}.",
             self.entity,
             self.ip,
             self.score,
-            self.threshold,
             self.initiator_text(),
             self.count,
             self.bucket,
@@ -232,6 +242,7 @@ pub(crate) fn example() -> Anomaly {
         port: Some(4444),
         protocol: Some(6),
         event_day: Some("2025-12-01".into()),
+        fanout_addresses: None,
     }
 }
 
@@ -307,6 +318,16 @@ mod tests {
         ] {
             assert!(d.contains(part), "{part}: {d}");
         }
+        assert!(d.contains("below the threshold -0.500"), "{d}");
+        let scan = Anomaly {
+            fanout_addresses: Some(31),
+            ..a.clone()
+        };
+        let d = scan.description();
+        assert!(
+            d.contains("below the fan-out threshold -0.500, one of 31 addresses"),
+            "{d}"
+        );
         assert_eq!(
             a.instance_arn(),
             "arn:aws:ec2:us-east-1:111122223333:instance/i-0abc"

@@ -11,12 +11,14 @@
 //! - [`format`]: the versioned model file (safetensors + JSON metadata).
 //! - [`wire`]: SageMaker IP Insights request parsing and response writing, and
 //!   [`wire::parse_predictions`] for endpoint responses.
+//! - [`alert`]: which scored pairs are alerts (the threshold, and the fan-out rule).
 //! - [`auc`], [`eval`]: ROC AUC, attack generation, SageMaker's discriminator AUC.
 //! - [`login_data`]: a generator in the style of the `ipinsights_login` example.
 //! - `server` (feature `server`): a local HTTP server with SageMaker's contracts.
 //!
 //! See `crates/ipinsights/README.md` for the model, the file format and measured numbers.
 
+pub mod alert;
 pub mod auc;
 pub mod data;
 pub mod eval;

@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use ipinsights::alert::{AlertRule, Fanout};
 use seclake::{GroupBy, Pairing};
 
 /// Where scores come from.
@@ -20,6 +21,10 @@ pub struct Config {
     pub scorer: ScorerConfig,
     /// A pair is anomalous when its dot product is below this (`ANOMALY_THRESHOLD`, default 0).
     pub threshold: f64,
+    /// The fan-out rule (`FANOUT_THRESHOLD`, off by default, and `FANOUT_MIN_ADDRESSES`,
+    /// default 10): a pair below `FANOUT_THRESHOLD` is anomalous too when its instance reached
+    /// that many distinct addresses below it in the object (an internal scan).
+    pub fanout: Option<Fanout>,
     /// `PAIRING`: `initiator` (default), `src`, `endpoint` or `peer`.
     pub pairing: Pairing,
     /// `GROUP_BY`: the group an instance is scored as when the model never saw it: `subnet`
@@ -81,6 +86,14 @@ impl fmt::Display for ScorerConfig {
 }
 
 impl Config {
+    /// The thresholds an anomaly is judged by.
+    pub fn alert_rule(&self) -> AlertRule {
+        AlertRule {
+            threshold: self.threshold,
+            fanout: self.fanout,
+        }
+    }
+
     /// Reads the process environment.
     pub fn from_env() -> Result<Config, ConfigError> {
         Config::from_lookup(|name| std::env::var(name).ok())
@@ -156,6 +169,18 @@ impl Config {
                 });
             }
         }
+        let threshold = parse(
+            "ANOMALY_THRESHOLD",
+            get("ANOMALY_THRESHOLD"),
+            0.0,
+            |v: &f64| {
+                if v.is_finite() {
+                    Ok(())
+                } else {
+                    Err("must be a finite number".into())
+                }
+            },
+        )?;
         Ok(Config {
             scorer,
             security_hub,
@@ -167,18 +192,35 @@ impl Config {
                 200,
                 positive,
             )?,
-            threshold: parse(
-                "ANOMALY_THRESHOLD",
-                get("ANOMALY_THRESHOLD"),
-                0.0,
-                |v: &f64| {
-                    if v.is_finite() {
-                        Ok(())
-                    } else {
-                        Err("must be a finite number".into())
-                    }
-                },
-            )?,
+            fanout: match get("FANOUT_THRESHOLD") {
+                None => None,
+                Some(text) => Some(Fanout {
+                    threshold: parse("FANOUT_THRESHOLD", Some(text), 0.0, |v: &f64| {
+                        if !v.is_finite() {
+                            Err("must be a finite number".into())
+                        } else if *v <= threshold {
+                            Err(format!(
+                                "must be above ANOMALY_THRESHOLD ({threshold}): it catches what that one misses"
+                            ))
+                        } else {
+                            Ok(())
+                        }
+                    })?,
+                    min_addresses: parse(
+                        "FANOUT_MIN_ADDRESSES",
+                        get("FANOUT_MIN_ADDRESSES"),
+                        10,
+                        |v: &usize| {
+                            if *v >= 2 {
+                                Ok(())
+                            } else {
+                                Err("must be at least 2 (1 would make it the threshold)".into())
+                            }
+                        },
+                    )?,
+                }),
+            },
+            threshold,
             pairing: parse("PAIRING", get("PAIRING"), Pairing::Initiator, |_| Ok(()))?,
             group_by: parse("GROUP_BY", get("GROUP_BY"), GroupBy::Subnet, |_| Ok(()))?,
             groups_uri: get("GROUPS_URI"),
@@ -258,6 +300,7 @@ mod tests {
         assert_eq!(c.event_bus, None);
         assert_eq!(c.suppressions_uri, None);
         assert_eq!(c.max_anomalies_per_object, 200);
+        assert_eq!(c.fanout, None);
     }
 
     #[test]
@@ -276,8 +319,18 @@ mod tests {
             ("EVENT_BUS_NAME", "security-findings"),
             ("SUPPRESSIONS_URI", "s3://cfg/suppressions.yaml"),
             ("MAX_ANOMALIES_PER_OBJECT", "50"),
+            ("FANOUT_THRESHOLD", "0.5"),
+            ("FANOUT_MIN_ADDRESSES", "12"),
         ])
         .unwrap();
+        assert_eq!(
+            c.fanout,
+            Some(Fanout {
+                threshold: 0.5,
+                min_addresses: 12
+            })
+        );
+        assert_eq!(c.alert_rule().threshold, -2.5);
         assert!(c.security_hub);
         assert_eq!(c.event_bus.as_deref(), Some("security-findings"));
         assert_eq!(
@@ -325,9 +378,19 @@ mod tests {
             ("SECURITY_HUB", "maybe"),
             ("EVENT_BUS_NAME", "bus name with spaces"),
             ("MAX_ANOMALIES_PER_OBJECT", "0"),
+            ("FANOUT_THRESHOLD", "inf"),
+            // Not above ANOMALY_THRESHOLD (0 by default).
+            ("FANOUT_THRESHOLD", "-1"),
         ] {
             let err = config(&[("ENDPOINT_NAME", "e"), (name, value)]).unwrap_err();
             assert!(err.to_string().starts_with(name), "{err}");
         }
+        let err = config(&[
+            ("ENDPOINT_NAME", "e"),
+            ("FANOUT_THRESHOLD", "1"),
+            ("FANOUT_MIN_ADDRESSES", "1"),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().starts_with("FANOUT_MIN_ADDRESSES"), "{err}");
     }
 }

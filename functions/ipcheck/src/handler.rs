@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::StreamExt;
+use ipinsights::alert::Alert;
 use lambda_runtime::LambdaEvent;
 use seclake::{
     EntityScope, ExtractOptions, GroupMap, LakeKey, Notification, ObjectLocation, ObjectReader,
@@ -572,12 +573,12 @@ async fn process_object(
         object,
         key: &key,
     };
-    let threshold = deps.config.threshold;
+    let rule = deps.config.alert_rule();
     let mut summary = ObjectSummary {
         endpoint_calls: scored.endpoint_calls,
         ..Default::default()
     };
-    let mut below: Vec<(usize, f64)> = Vec::new();
+    let mut judged = Vec::with_capacity(set.pairs.len());
     for (i, score) in scored.scores.iter().enumerate() {
         match score.scope {
             EntityScope::Unseen => {
@@ -587,18 +588,37 @@ async fn process_object(
             EntityScope::Group => summary.group_scored += 1,
             EntityScope::Instance | EntityScope::Unknown => {}
         }
-        if score.dot_product < threshold {
-            below.push((i, score.dot_product));
+        judged.push(i);
+    }
+    let alerts = rule.alerts(judged.iter().map(|&i| {
+        let pair = &set.pairs[i];
+        (&*pair.entity, pair.ip, scored.scores[i].dot_product)
+    }));
+    let mut below: Vec<(usize, f64, Option<Alert>)> = Vec::new();
+    for (&i, alert) in judged.iter().zip(alerts) {
+        if let Some(alert) = alert {
+            below.push((i, scored.scores[i].dot_product, Some(alert)));
         }
     }
+    summary.fanout = below
+        .iter()
+        .filter(|b| matches!(b.2, Some(Alert::Fanout { .. })))
+        .count() as u64;
     summary.anomalies = below.len() as u64;
     // Lowest scores first: if the cap cuts, it keeps the strongest anomalies.
     below.sort_by(|a, b| a.1.total_cmp(&b.1));
     let model = deps.config.scorer.to_string();
     let pairing = deps.config.pairing.to_string();
     let mut kept: Vec<Anomaly> = Vec::new();
-    for (i, _) in below {
+    for (i, _, alert) in below {
         let (pair, score) = (&set.pairs[i], &scored.scores[i]);
+        let (threshold, fanout_addresses) = match (alert, rule.fanout) {
+            (Some(Alert::Fanout { addresses }), Some(f)) => (
+                f.threshold,
+                Some(u32::try_from(addresses).unwrap_or(u32::MAX)),
+            ),
+            _ => (rule.threshold, None),
+        };
         let anomaly = Anomaly {
             account: key.account.clone(),
             region: key.region.clone(),
@@ -626,6 +646,7 @@ async fn process_object(
                 key.event_day.month(),
                 key.event_day.day()
             )),
+            fanout_addresses,
         };
         if let Some(rule) = suppressions
             .as_ref()

@@ -72,6 +72,8 @@ async fn serve() -> Result<(), lambda_runtime::Error> {
     tracing::info!(
         scorer = %config.scorer,
         threshold = config.threshold,
+        fanout_threshold = config.fanout.map(|f| f.threshold.to_string()).unwrap_or_default(),
+        fanout_min_addresses = config.fanout.map(|f| f.min_addresses).unwrap_or(0),
         pairing = %config.pairing,
         group_by = %config.group_by,
         security_hub = config.security_hub,

@@ -29,6 +29,8 @@ pub fn anomaly(ctx: &ObjectContext<'_>, a: &Anomaly) {
         scored_as = %a.scored_as,
         dot_product = a.score,
         threshold = a.threshold,
+        // 0 unless the fan-out rule raised it.
+        fanout_addresses = a.fanout_addresses.unwrap_or(0),
         severity = severity.label,
         finding_id = %a.finding_id(),
         port = a.port.map(i64::from).unwrap_or(-1),
@@ -105,6 +107,8 @@ pub fn sinks(hub: &SinkReport, events: &SinkReport) {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ObjectSummary {
     pub anomalies: u64,
+    /// Of them, raised by the fan-out rule.
+    pub fanout: u64,
     /// Pairs whose instance and group the model never saw: not scored.
     pub unseen: u64,
     /// Pairs scored as their group (a new instance of a known group).
@@ -128,6 +132,7 @@ pub fn object_scored(ctx: &ObjectContext<'_>, stats: &ExtractStats, summary: &Ob
         dropped_total = stats.dropped.total(),
         ipv4_normalized = stats.ipv4_normalized,
         anomalies = summary.anomalies,
+        fanout_anomalies = summary.fanout,
         unseen_pairs = summary.unseen,
         group_scored_pairs = summary.group_scored,
         suppressed = summary.suppressed,

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use findings::labels::{Label, Verdict};
+use ipinsights::alert::fanout_min_addresses;
 use ipinsights::auc::roc_auc;
 use ipinsights::{Model, eval};
 
@@ -52,6 +53,15 @@ pub struct Args {
     /// lower of the two (both limits hold) and both are printed.
     #[arg(long)]
     alert_budget: Option<f64>,
+    /// With --alert-budget: print no fan-out rule. By default, when the budget's threshold is
+    /// below the false-positive rate's, the fan-out rule is printed too: a pair below the
+    /// latter is an alert when its instance reaches more such addresses than any instance of
+    /// the --normal pairs did (at least --fanout-floor).
+    #[arg(long)]
+    no_fanout: bool,
+    /// The smallest fan-out size to alert at.
+    #[arg(long, default_value_t = 10)]
+    fanout_floor: usize,
     /// Days the --normal pairs cover (prepare's --validation-days), to turn the budget into
     /// a count.
     #[arg(long, default_value_t = 1)]
@@ -348,6 +358,23 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "plot: {} (x from {lo:.3} to {hi:.3}; blue normal, red random, orange shuffled, black threshold)",
             path.display()
         );
+    }
+    if !args.no_fanout && threshold < fpr_threshold {
+        // Per instance (the Lambda counts per instance and object), over every day of the
+        // file: at least as many addresses as one object holds, so the size errs high.
+        let known = |i: usize| seen.as_ref().is_none_or(|s| s[i]);
+        let instances = normal
+            .iter()
+            .zip(normal_all)
+            .enumerate()
+            .filter(|(i, ((e, _), _))| known(*i) && e.starts_with("i-"))
+            .map(|(_, ((e, ip), s))| (e.as_str(), *ip, *s));
+        let min = fanout_min_addresses([instances], fpr_threshold, args.fanout_floor);
+        println!(
+            "fan-out: {min} or more addresses below {fpr_threshold} from one instance in one object are alerts too (the most any instance of the normal pairs reached, plus one, at least --fanout-floor)"
+        );
+        println!("FANOUT_THRESHOLD={fpr_threshold}");
+        println!("FANOUT_MIN_ADDRESSES={min}");
     }
     println!("ANOMALY_THRESHOLD={threshold}");
     Ok(())

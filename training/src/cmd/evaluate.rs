@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context, bail};
 use clap::Parser;
 use ipcheck::{Config, Deps, EmbeddedScorer, Metrics, Scorer, handle_batch};
+use ipinsights::alert::{Fanout, fanout_min_addresses};
 use seclake::simulate::Manifest;
 use seclake::{ExtractOptions, LakeKey, ObjectLocation, ObjectReader, ReadOptions};
 use serde_json::Value;
@@ -70,6 +71,14 @@ pub struct Args {
     /// Alerts per day on the held-out day the threshold may give (the lower threshold wins).
     #[arg(long)]
     pub alert_budget: Option<f64>,
+    /// With --alert-budget: no fan-out rule. By default a pair below the false-positive-rate
+    /// threshold is an alert too when its instance reached more such addresses in one object
+    /// than any instance did on the held-out day (at least --fanout-floor).
+    #[arg(long)]
+    pub no_fanout: bool,
+    /// The smallest fan-out size the rule alerts at.
+    #[arg(long, default_value_t = 10)]
+    pub fanout_floor: usize,
     /// Embedding size of the model.
     #[arg(long, default_value_t = 64)]
     pub vector_dim: u32,
@@ -323,23 +332,51 @@ pub fn pipeline(args: &Args, sink: &LogSink) -> anyhow::Result<Outcome> {
         *s = s.min(p.dot_product);
     }
     let normal_scores: Vec<f64> = per_unit.into_values().collect();
-    let Some((mut threshold, _)) = cmd::calibrate::threshold_at_fpr(&normal_scores, args.max_fpr)
+    let Some((fpr_threshold, _)) = cmd::calibrate::threshold_at_fpr(&normal_scores, args.max_fpr)
     else {
         bail!("no held-out pairs of known entities to calibrate on");
     };
+    let mut threshold = fpr_threshold;
     if let Some(budget) = args.alert_budget
         && let Some(t) =
             cmd::calibrate::threshold_at_budget(&normal_scores, budget.floor() as usize)
     {
         threshold = threshold.min(t);
     }
+    // A budget below the false-positive rate's threshold would miss a scan whose addresses
+    // are each only a little unusual; the fan-out rule keeps them, sized on the held-out day.
+    let fanout = (!args.no_fanout && threshold < fpr_threshold).then(|| {
+        let mut by_object: std::collections::BTreeMap<&str, Vec<(&str, Ipv4Addr, f64)>> =
+            Default::default();
+        for p in &held_out {
+            by_object.entry(p.object.as_str()).or_default().push((
+                p.entity.as_str(),
+                p.ip,
+                p.dot_product,
+            ));
+        }
+        Fanout {
+            threshold: fpr_threshold,
+            min_addresses: fanout_min_addresses(
+                by_object.into_values(),
+                fpr_threshold,
+                args.fanout_floor,
+            ),
+        }
+    });
     eprintln!(
-        "== threshold {threshold:.4} (max FPR {}{}, over {} held-out pairs)",
+        "== threshold {threshold:.4} (max FPR {}{}, over {} held-out pairs){}",
         args.max_fpr,
         args.alert_budget
             .map(|b| format!(", alert budget {b} per day"))
             .unwrap_or_default(),
-        normal_scores.len()
+        normal_scores.len(),
+        fanout
+            .map(|f| format!(
+                "; fan-out: {} addresses below {:.4} from one instance in one object",
+                f.min_addresses, f.threshold
+            ))
+            .unwrap_or_default()
     );
     lap("calibrate", &mut stages);
 
@@ -361,6 +398,8 @@ pub fn pipeline(args: &Args, sink: &LogSink) -> anyhow::Result<Outcome> {
     let config = Config::from_lookup(|name| match name {
         "MODEL_URI" => Some(model_text.clone()),
         "ANOMALY_THRESHOLD" => Some(threshold_text.clone()),
+        "FANOUT_THRESHOLD" => fanout.map(|f| f.threshold.to_string()),
+        "FANOUT_MIN_ADDRESSES" => fanout.map(|f| f.min_addresses.to_string()),
         "PAIRING" => Some(pairing.clone()),
         "GROUP_BY" => Some(group_by.clone()),
         _ => None,
@@ -411,7 +450,13 @@ pub fn pipeline(args: &Args, sink: &LogSink) -> anyhow::Result<Outcome> {
         }
     }
     let attacks = attacks_of(&truth)?;
-    let report = evaluation::evaluate(&scored, &attacks, &history, threshold, scored_days.len());
+    let report = evaluation::evaluate(
+        &scored,
+        &attacks,
+        &history,
+        &deps.config.alert_rule(),
+        scored_days.len(),
+    );
     std::fs::write(
         out.join("evaluation.json"),
         serde_json::to_vec_pretty(&report)?,
@@ -473,6 +518,7 @@ fn score_objects(
             }
             scored.push(ScoredPair {
                 day: o.day.clone(),
+                object: o.key.clone(),
                 entity: pair.entity.to_string(),
                 ip: pair.ip,
                 scored_as: s.scored_as.to_string(),
