@@ -41,6 +41,10 @@ pub fn run<T>(f: impl FnOnce() -> T) -> Option<T> {
                 // Counted in the run's log: a contained panic is still an upstream bug.
                 let line = info.location().map(|l| l.line()).unwrap_or(0);
                 eprintln!("contained panic at {file}:{line}: {}", payload_text(info));
+                // Where it came from, when reproducing one (`CONTAINED_BACKTRACE=1`).
+                if std::env::var_os("CONTAINED_BACKTRACE").is_some() {
+                    eprintln!("{}", std::backtrace::Backtrace::force_capture());
+                }
                 return;
             }
             // `std::thread::scope` re-raises a worker's panic in the caller (seclake's

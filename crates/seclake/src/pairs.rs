@@ -2289,6 +2289,39 @@ mod fuzz_regressions {
         assert!(extract_bytes(data, &Source::VpcFlow, &options, &read).is_err());
     }
 
+    /// Every input the parquet targets kept (fuzz/regressions/parquet_object: hangs and
+    /// panics in the parquet crate, fixed in the vendored copy), read as the target reads it:
+    /// each returns, as an error or pairs, without a panic (this test runs no containment).
+    #[test]
+    fn every_parquet_regression_input_returns_without_a_panic() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fuzz/regressions/parquet_object");
+        let read = ReadOptions {
+            threads: 1,
+            ..ReadOptions::default()
+        };
+        let mut inputs = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let data = Bytes::from(std::fs::read(&path).unwrap());
+            let n = data.len();
+            for (source, pairing) in [
+                (Source::VpcFlow, Pairing::ALL[n % 4]),
+                (Source::Route53, Pairing::ALL[(n / 4) % 4]),
+            ] {
+                let options = ExtractOptions {
+                    pairing,
+                    ..ExtractOptions::default()
+                };
+                if let Err(e) = extract_bytes(data.clone(), &source, &options, &read) {
+                    assert!(!e.is_retryable(), "{}: {e}", path.display());
+                }
+            }
+            inputs += 1;
+        }
+        assert!(inputs >= 6, "{inputs} inputs in {}", dir.display());
+    }
+
     /// A data page header that declares a list of billions of binaries past the end of its
     /// column chunk. parquet 60's skipper ignored the short reads and looped for minutes; the
     /// vendored copy (vendor/README.md) stops at the end of the chunk.

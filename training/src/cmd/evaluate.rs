@@ -68,7 +68,8 @@ pub struct Args {
     /// False-positive rate the threshold is calibrated for.
     #[arg(long, default_value_t = 0.01)]
     pub max_fpr: f64,
-    /// Alerts per day on the held-out day the threshold may give (the lower threshold wins).
+    /// Alerts per day on the held-out day the threshold may give (the lower threshold wins;
+    /// `demo` uses 5 unless given).
     #[arg(long)]
     pub alert_budget: Option<f64>,
     /// With --alert-budget: no fan-out rule. By default a pair below the false-positive-rate

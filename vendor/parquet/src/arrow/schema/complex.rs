@@ -402,6 +402,11 @@ impl Visitor {
         if map_key_value.get_basic_info().repetition() != Repetition::REPEATED {
             return Err(arrow_err!("Child of map field must be repeated"));
         }
+        // Patched in this vendored copy (see vendor/README.md): a corrupt schema can make the
+        // key_value child a primitive, and `get_fields` below panicked on it.
+        if !map_key_value.is_group() {
+            return Err(arrow_err!("Child of map field must be a group"));
+        }
 
         // According to the specification the values are optional (#1642).
         // In this case, return the keys as a list.

@@ -369,9 +369,11 @@ impl<T: DataType> ColumnValueDecoder for ColumnValueDecoderImpl<T> {
         }
 
         let decoder = if encoding == Encoding::RLE_DICTIONARY {
-            self.decoders[encoding as usize]
-                .as_mut()
-                .expect("Decoder for dict should have been set")
+            // Patched in this vendored copy (see vendor/README.md): a dictionary-encoded page
+            // with no dictionary page before it panicked here.
+            self.decoders[encoding as usize].as_mut().ok_or_else(|| {
+                general_err!("dictionary-encoded page without a dictionary page before it")
+            })?
         } else {
             let slot = encoding as usize;
             if self.decoders[slot].is_none() {

@@ -103,6 +103,15 @@ impl<T: DataType> Decoder<T> for ByteStreamSplitDecoder<T> {
         let raw_out_bytes = unsafe { <T as DataType>::T::slice_as_bytes_mut(buffer) };
         let type_size = T::get_type_size();
         let stride = self.encoded_bytes.len() / type_size;
+        // Patched in this vendored copy (see vendor/README.md): a page that declares more
+        // values than its streams hold made the joins index past the end and panic.
+        if self.values_decoded + num_values > stride {
+            return Err(eof_err!(
+                "byte stream split page holds {} values, {} asked for",
+                stride,
+                self.values_decoded + num_values
+            ));
+        }
         match type_size {
             4 => join_streams_const::<4>(
                 &self.encoded_bytes,
@@ -198,6 +207,15 @@ impl<T: DataType> Decoder<T> for VariableWidthByteStreamSplitDecoder<T> {
         let raw_out_bytes = tmp_vec.as_mut_slice();
 
         let stride = self.encoded_bytes.len() / type_size;
+        // Patched in this vendored copy (see vendor/README.md): a page that declares more
+        // values than its streams hold made the joins index past the end and panic.
+        if self.values_decoded + num_values > stride {
+            return Err(eof_err!(
+                "byte stream split page holds {} values, {} asked for",
+                stride,
+                self.values_decoded + num_values
+            ));
+        }
         match type_size {
             2 => join_streams_const::<2>(
                 &self.encoded_bytes,
