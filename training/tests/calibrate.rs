@@ -114,19 +114,23 @@ fn calibrate_with_a_model_and_an_endpoint() {
 
     // An alert budget below the false-positive rate's threshold prints the fan-out rule too
     // (at its floor here: login data has no instances), before the last line.
-    let stdout = run(ipinsights()
-        .args(["calibrate", "--model"])
-        .arg(&model_path)
-        .arg("--normal")
-        .arg(&normal_path)
-        .args([
-            "--max-fpr",
-            "0.05",
-            "--attacks",
-            "500",
-            "--alert-budget",
-            "2",
-        ]));
+    let with_budget = |extra: &[&str]| {
+        run(ipinsights()
+            .args(["calibrate", "--model"])
+            .arg(&model_path)
+            .arg("--normal")
+            .arg(&normal_path)
+            .args([
+                "--max-fpr",
+                "0.05",
+                "--attacks",
+                "500",
+                "--alert-budget",
+                "2",
+            ])
+            .args(extra))
+    };
+    let stdout = with_budget(&[]);
     let budget_threshold = threshold_of(&stdout);
     assert!(budget_threshold < threshold, "{stdout}");
     assert!(
@@ -139,20 +143,7 @@ fn calibrate_with_a_model_and_an_endpoint() {
             .trim_end()
             .ends_with(&format!("ANOMALY_THRESHOLD={budget_threshold}"))
     );
-    let stdout = run(ipinsights()
-        .args(["calibrate", "--model"])
-        .arg(&model_path)
-        .arg("--normal")
-        .arg(&normal_path)
-        .args([
-            "--max-fpr",
-            "0.05",
-            "--attacks",
-            "500",
-            "--alert-budget",
-            "2",
-            "--no-fanout",
-        ]));
+    let stdout = with_budget(&["--no-fanout"]);
     assert!(!stdout.contains("FANOUT_"), "{stdout}");
 
     // Out-of-range settings say what to do.

@@ -36,6 +36,19 @@ fn run(args: &[&str], out: &Path) -> String {
     stderr + &String::from_utf8_lossy(&result.stdout)
 }
 
+/// `evaluate --lake LAKE --out OUT` with the small model's settings and `extra`.
+fn evaluate_lake(lake: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_ipinsights"))
+        .args(["evaluate", "--lake"])
+        .arg(lake)
+        .arg("--out")
+        .arg(out)
+        .args(&SMALL[SMALL.len() - 4..])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
 fn records(out: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(out.join("records.jsonl"))
         .unwrap()
@@ -129,14 +142,7 @@ fn evaluate_reads_a_lake_and_reports() {
 
     // The same lake again, given with --lake, gives the same report.
     let again = dir.path().join("again");
-    let result = Command::new(env!("CARGO_BIN_EXE_ipinsights"))
-        .args(["evaluate", "--lake"])
-        .arg(out.join("lake"))
-        .arg("--out")
-        .arg(&again)
-        .args(&SMALL[SMALL.len() - 4..])
-        .output()
-        .unwrap();
+    let result = evaluate_lake(&out.join("lake"), &again, &[]);
     assert!(
         result.status.success(),
         "{}",
@@ -151,14 +157,7 @@ fn evaluate_reads_a_lake_and_reports() {
     // An alert budget below the 1% threshold turns the fan-out rule on; the Lambda's records
     // and the report count the same alerts.
     let budget = dir.path().join("budget");
-    let result = Command::new(env!("CARGO_BIN_EXE_ipinsights"))
-        .args(["evaluate", "--alert-budget", "1", "--lake"])
-        .arg(out.join("lake"))
-        .arg("--out")
-        .arg(&budget)
-        .args(&SMALL[SMALL.len() - 4..])
-        .output()
-        .unwrap();
+    let result = evaluate_lake(&out.join("lake"), &budget, &["--alert-budget", "1"]);
     let stderr = String::from_utf8_lossy(&result.stderr);
     assert!(result.status.success(), "{stderr}");
     assert!(stderr.contains("fan-out: "), "{stderr}");

@@ -2289,6 +2289,29 @@ mod fuzz_regressions {
         assert!(extract_bytes(data, &Source::VpcFlow, &options, &read).is_err());
     }
 
+    /// `data` read as the `parquet_object` target reads it: as VPC Flow and as Route 53, each
+    /// with a pairing chosen from the length.
+    fn extract_as_the_target_does(data: &Bytes) -> Vec<Result<PairSet, ExtractError>> {
+        let read = ReadOptions {
+            threads: 1,
+            ..ReadOptions::default()
+        };
+        let n = data.len();
+        [
+            (Source::VpcFlow, Pairing::ALL[n % 4]),
+            (Source::Route53, Pairing::ALL[(n / 4) % 4]),
+        ]
+        .into_iter()
+        .map(|(source, pairing)| {
+            let options = ExtractOptions {
+                pairing,
+                ..ExtractOptions::default()
+            };
+            extract_bytes(data.clone(), &source, &options, &read)
+        })
+        .collect()
+    }
+
     /// Every input the parquet targets kept (fuzz/regressions/parquet_object: hangs and
     /// panics in the parquet crate, fixed in the vendored copy), read as the target reads it:
     /// each returns, as an error or pairs, without a panic (this test runs no containment).
@@ -2296,24 +2319,12 @@ mod fuzz_regressions {
     fn every_parquet_regression_input_returns_without_a_panic() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../fuzz/regressions/parquet_object");
-        let read = ReadOptions {
-            threads: 1,
-            ..ReadOptions::default()
-        };
         let mut inputs = 0;
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
             let data = Bytes::from(std::fs::read(&path).unwrap());
-            let n = data.len();
-            for (source, pairing) in [
-                (Source::VpcFlow, Pairing::ALL[n % 4]),
-                (Source::Route53, Pairing::ALL[(n / 4) % 4]),
-            ] {
-                let options = ExtractOptions {
-                    pairing,
-                    ..ExtractOptions::default()
-                };
-                if let Err(e) = extract_bytes(data.clone(), &source, &options, &read) {
+            for result in extract_as_the_target_does(&data) {
+                if let Err(e) = result {
                     assert!(!e.is_retryable(), "{}: {e}", path.display());
                 }
             }
@@ -2330,20 +2341,8 @@ mod fuzz_regressions {
         let data = Bytes::from_static(include_bytes!(
             "../../../fuzz/regressions/parquet_object/page-header-skip-binary-list-hang"
         ));
-        let read = ReadOptions {
-            threads: 1,
-            ..ReadOptions::default()
-        };
-        let n = data.len();
-        for (source, pairing) in [
-            (Source::VpcFlow, Pairing::ALL[n % 4]),
-            (Source::Route53, Pairing::ALL[(n / 4) % 4]),
-        ] {
-            let options = ExtractOptions {
-                pairing,
-                ..ExtractOptions::default()
-            };
-            let e = extract_bytes(data.clone(), &source, &options, &read).unwrap_err();
+        for result in extract_as_the_target_does(&data) {
+            let e = result.unwrap_err();
             assert!(!e.is_retryable(), "{e}");
         }
     }
