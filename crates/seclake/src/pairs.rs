@@ -774,11 +774,6 @@ impl PairExtractor {
         reader: R,
         rg: usize,
     ) -> Result<RowGroupPairs, ExtractError> {
-        let row_group = self.metadata.metadata().row_group(rg);
-        let pages = Arc::new(reader.clone());
-        for &col in &self.leaf_columns {
-            check_dictionary_pages(&pages, row_group.column(col), row_group.num_rows())?;
-        }
         let batches =
             ParquetRecordBatchReaderBuilder::new_with_metadata(reader, self.metadata.clone())
                 .with_projection(self.mask.clone())
@@ -1171,61 +1166,6 @@ fn entity_code(text: &str, interner: &mut Interner) -> u64 {
     } else {
         u64::from(interner.intern(trimmed))
     }
-}
-
-/// Rejects a column chunk with a dictionary-encoded data page that no dictionary page
-/// precedes. Such a chunk is corrupt, and parquet's arrow reader panics on it ("Decoder for
-/// dict should have been set") instead of returning an error. Only chunks whose metadata lists
-/// a dictionary encoding are looked at; one that opens with a dictionary page costs that page,
-/// any other is read page by page. Pages are read with `get_next_page` only: `peek_next_page`
-/// panics on a data page header without its `data_page_header` (parquet 60).
-fn check_dictionary_pages<R: ChunkReader>(
-    reader: &Arc<R>,
-    column: &parquet::file::metadata::ColumnChunkMetaData,
-    rows: i64,
-) -> Result<(), ExtractError> {
-    use parquet::basic::Encoding;
-    use parquet::column::page::{Page, PageReader};
-    use parquet::file::serialized_reader::SerializedPageReader;
-
-    // A chunk whose metadata lists no dictionary encoding is not read twice (this runs on every
-    // chunk of every object); if its pages say otherwise, the decoder task contains the panic
-    // (`decoder_panicked`).
-    if !column
-        .encodings()
-        .any(|e| matches!(e, Encoding::PLAIN_DICTIONARY | Encoding::RLE_DICTIONARY))
-    {
-        return Ok(());
-    }
-    let rows = usize::try_from(rows).unwrap_or(0);
-    let mut pages = SerializedPageReader::new(Arc::clone(reader), column, rows, None)?;
-    let mut dictionary = false;
-    let mut first = true;
-    while let Some(page) = pages.get_next_page()? {
-        let encoding = match page {
-            Page::DictionaryPage { .. } if first => return Ok(()),
-            Page::DictionaryPage { .. } => {
-                dictionary = true;
-                continue;
-            }
-            Page::DataPage { encoding, .. } | Page::DataPageV2 { encoding, .. } => encoding,
-        };
-        first = false;
-        if !dictionary
-            && matches!(
-                encoding,
-                Encoding::PLAIN_DICTIONARY | Encoding::RLE_DICTIONARY
-            )
-        {
-            return Err(ExtractError::Parquet(
-                parquet::errors::ParquetError::General(format!(
-                    "column {}: a {encoding} data page without a dictionary page before it",
-                    column.column_path()
-                )),
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// Validates a column chunk's byte range (corrupt metadata must not panic).
@@ -2244,8 +2184,8 @@ mod fuzz_regressions {
 
     /// A VPC Flow object whose time column chunk has an RLE_DICTIONARY data page and no
     /// dictionary page: parquet's reader panicked ("Decoder for dict should have been set"),
-    /// which aborts a release build. It must be an error instead (the page scan of
-    /// `check_dictionary_pages` reports it, or a corrupt page header further on).
+    /// which aborts a release build. It must be an error instead (the vendored parquet's
+    /// decoder reports it, or a corrupt page header further on).
     #[test]
     fn dictionary_encoded_page_without_dictionary_page_is_an_error() {
         let data = Bytes::from_static(include_bytes!(
@@ -2272,7 +2212,8 @@ mod fuzz_regressions {
     }
 
     /// A data page header without its `data_page_header`: the first version of
-    /// `check_dictionary_pages` peeked at it with `peek_next_page`, which unwraps it.
+    /// a page scan of seclake's (since removed: the vendored parquet reports a missing
+    /// dictionary page itself) peeked at it with `peek_next_page`, which unwraps it.
     #[test]
     fn data_page_header_without_its_fields_is_an_error() {
         let data = Bytes::from_static(include_bytes!(

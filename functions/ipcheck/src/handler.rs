@@ -594,15 +594,14 @@ async fn process_object(
         let pair = &set.pairs[i];
         (&*pair.entity, pair.ip, scored.scores[i].dot_product)
     }));
-    let mut below: Vec<(usize, f64, Option<Alert>)> = Vec::new();
-    for (&i, alert) in judged.iter().zip(alerts) {
-        if let Some(alert) = alert {
-            below.push((i, scored.scores[i].dot_product, Some(alert)));
-        }
-    }
+    let mut below: Vec<(usize, f64, Alert)> = judged
+        .iter()
+        .zip(alerts)
+        .filter_map(|(&i, alert)| Some((i, scored.scores[i].dot_product, alert?)))
+        .collect();
     summary.fanout = below
         .iter()
-        .filter(|b| matches!(b.2, Some(Alert::Fanout { .. })))
+        .filter(|b| matches!(b.2, Alert::Fanout { .. }))
         .count() as u64;
     summary.anomalies = below.len() as u64;
     // Lowest scores first: if the cap cuts, it keeps the strongest anomalies.
@@ -613,7 +612,7 @@ async fn process_object(
     for (i, _, alert) in below {
         let (pair, score) = (&set.pairs[i], &scored.scores[i]);
         let (threshold, fanout_addresses) = match (alert, rule.fanout) {
-            (Some(Alert::Fanout { addresses }), Some(f)) => (
+            (Alert::Fanout { addresses }, Some(f)) => (
                 f.threshold,
                 Some(u32::try_from(addresses).unwrap_or(u32::MAX)),
             ),
