@@ -18,6 +18,8 @@ cargo fmt --all -- --check
 
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The demo's build: ipinsights without SageMaker, Athena and Glue (scripts/demo.sh).
+cargo clippy -p ipinsights-cli --no-default-features --all-targets --locked -- -D warnings
 
 # The deployment: template.yaml validated by SAM and cfn-lint (own venv, .venv-sam), and the
 # Lambda cross-compiled for arm64 as `sam build` does it (cargo-lambda and Zig in .venv-lambda).

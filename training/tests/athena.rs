@@ -6,6 +6,7 @@
 //! result where Athena would (UNLOAD files in S3, or moto's query-results queue), lets the query
 //! succeed, and then checks that the CLI's output equals the output of the local path on the same
 //! lake. So the SQL is checked for meaning, not only for shape.
+#![cfg(feature = "aws-control-plane")]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

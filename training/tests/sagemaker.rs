@@ -1,5 +1,6 @@
 //! `ipinsights train` and `ipinsights deploy` against moto's SageMaker control plane: what
 //! the server recorded is exactly what the commands must send.
+#![cfg(feature = "aws-control-plane")]
 
 use e2e_tests::moto_endpoint;
 use std::collections::HashMap;

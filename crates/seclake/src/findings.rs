@@ -27,6 +27,13 @@ pub enum FindingsError {
     /// The object has no `time` column, so its rows cannot be put on days.
     #[error("no `time` column: not a Security Hub findings object")]
     NoTime,
+    /// A column has a type no Security Hub findings object has.
+    #[error("column `{column}` is {found}, not {expected}")]
+    ColumnType {
+        column: &'static str,
+        found: DataType,
+        expected: &'static str,
+    },
 }
 
 /// One finding, with the fields a series key can use (all optional but the time).
@@ -106,25 +113,25 @@ fn read_batch(batch: &RecordBatch, out: &mut Vec<Finding>) -> Result<(), Finding
     let Some(time) = col(&["time"]) else {
         return Err(FindingsError::NoTime);
     };
-    let time = arrow_cast::cast(&time, &DataType::Int64)?;
-    let time = time.as_primitive::<arrow_array::types::Int64Type>();
-    let feature = strings(col(&["metadata", "product", "feature", "name"]))?;
-    let severity = strings(col(&["severity"]))?;
-    let region = strings(col(&["cloud", "region"]))?;
-    let account = match strings(col(&["cloud", "account_uid"]))? {
+    let time = millis(&time)?;
+    let feature = strings(
+        "metadata.product.feature.name",
+        col(&["metadata", "product", "feature", "name"]),
+    )?;
+    let severity = strings("severity", col(&["severity"]))?;
+    let region = strings("cloud.region", col(&["cloud", "region"]))?;
+    let account = match strings("cloud.account_uid", col(&["cloud", "account_uid"]))? {
         Some(a) => Some(a),
-        None => strings(col(&["cloud", "account", "uid"]))?,
+        None => strings("cloud.account.uid", col(&["cloud", "account", "uid"]))?,
     };
     let types = col(&["finding", "types"]).or_else(|| col(&["finding_info", "types"]));
     let first_types = first_elements(types)?;
     let get = |c: &Option<Vec<Option<String>>>, i: usize| c.as_ref().and_then(|v| v[i].clone());
-    for i in 0..batch.num_rows() {
+    for (i, time_ms) in time.into_iter().enumerate() {
         // A finding without a time cannot be put on a day.
-        if time.is_null(i) {
-            continue;
-        }
+        let Some(time_ms) = time_ms else { continue };
         out.push(Finding {
-            time_ms: time.value(i),
+            time_ms,
             product_feature: get(&feature, i),
             first_type: get(&first_types, i),
             severity: get(&severity, i),
@@ -230,39 +237,152 @@ fn path_column(batch: &RecordBatch, path: &[&str]) -> Option<ArrayRef> {
     Some(arr)
 }
 
+/// `time` as epoch milliseconds per row: an integer is OCSF's `timestamp_t` (milliseconds), a
+/// parquet timestamp is converted from its unit.
+///
+/// The conversions here and in [`string_values`] are written out rather than taken from
+/// arrow-cast: the few types a findings object has did not justify the two crates (arrow-cast
+/// and arrow-ord) that were a tenth of every build's compile time.
+fn millis(arr: &ArrayRef) -> Result<Vec<Option<i64>>, FindingsError> {
+    use arrow_array::ArrowPrimitiveType;
+    use arrow_array::types::{
+        Int32Type, Int64Type, TimestampMicrosecondType, TimestampMillisecondType,
+        TimestampNanosecondType, TimestampSecondType, UInt32Type,
+    };
+    use arrow_schema::TimeUnit;
+    fn each<T: ArrowPrimitiveType>(arr: &ArrayRef, f: fn(T::Native) -> i64) -> Vec<Option<i64>> {
+        arr.as_primitive::<T>().iter().map(|v| v.map(f)).collect()
+    }
+    Ok(match arr.data_type() {
+        DataType::Int64 => each::<Int64Type>(arr, |v| v),
+        DataType::Int32 => each::<Int32Type>(arr, i64::from),
+        DataType::UInt32 => each::<UInt32Type>(arr, i64::from),
+        DataType::Timestamp(TimeUnit::Second, _) => {
+            each::<TimestampSecondType>(arr, |v| v.saturating_mul(1000))
+        }
+        DataType::Timestamp(TimeUnit::Millisecond, _) => {
+            each::<TimestampMillisecondType>(arr, |v| v)
+        }
+        DataType::Timestamp(TimeUnit::Microsecond, _) => {
+            each::<TimestampMicrosecondType>(arr, |v| v.div_euclid(1000))
+        }
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => {
+            each::<TimestampNanosecondType>(arr, |v| v.div_euclid(1_000_000))
+        }
+        other => {
+            return Err(FindingsError::ColumnType {
+                column: "time",
+                found: other.clone(),
+                expected: "an integer or a timestamp",
+            });
+        }
+    })
+}
+
 /// A string-like column as owned strings per row.
-fn strings(arr: Option<ArrayRef>) -> Result<Option<Vec<Option<String>>>, FindingsError> {
-    let Some(arr) = arr else { return Ok(None) };
-    let arr = arrow_cast::cast(&arr, &DataType::Utf8)?;
-    let s = arr.as_string::<i32>();
-    Ok(Some(
-        (0..s.len())
-            .map(|i| (!s.is_null(i)).then(|| s.value(i).to_string()))
-            .collect(),
-    ))
+fn strings(
+    column: &'static str,
+    arr: Option<ArrayRef>,
+) -> Result<Option<Vec<Option<String>>>, FindingsError> {
+    arr.map(|arr| string_values(column, &arr)).transpose()
+}
+
+/// Strings per row of a string, binary (taken as UTF-8, invalid bytes replaced), integer or
+/// dictionary-encoded column.
+fn string_values(
+    column: &'static str,
+    arr: &ArrayRef,
+) -> Result<Vec<Option<String>>, FindingsError> {
+    use arrow_array::types::{Int32Type, Int64Type};
+    let text = |v: Option<&str>| v.map(str::to_string);
+    let bytes = |v: Option<&[u8]>| v.map(|b| String::from_utf8_lossy(b).into_owned());
+    Ok(match arr.data_type() {
+        DataType::Utf8 => arr.as_string::<i32>().iter().map(text).collect(),
+        DataType::LargeUtf8 => arr.as_string::<i64>().iter().map(text).collect(),
+        DataType::Utf8View => arr.as_string_view().iter().map(text).collect(),
+        DataType::Binary => arr.as_binary::<i32>().iter().map(bytes).collect(),
+        DataType::LargeBinary => arr.as_binary::<i64>().iter().map(bytes).collect(),
+        DataType::BinaryView => arr.as_binary_view().iter().map(bytes).collect(),
+        DataType::Int64 => {
+            let a = arr.as_primitive::<Int64Type>();
+            a.iter().map(|v| v.map(|v| v.to_string())).collect()
+        }
+        DataType::Int32 => {
+            let a = arr.as_primitive::<Int32Type>();
+            a.iter().map(|v| v.map(|v| v.to_string())).collect()
+        }
+        DataType::Dictionary(_, _) => {
+            let dict = arr.as_any_dictionary();
+            let values = string_values(column, dict.values())?;
+            let keys = dict.normalized_keys();
+            (0..arr.len())
+                .map(|i| {
+                    if arr.is_null(i) {
+                        None
+                    } else {
+                        keys.get(i).and_then(|&k| values.get(k).cloned().flatten())
+                    }
+                })
+                .collect()
+        }
+        other => {
+            return Err(FindingsError::ColumnType {
+                column,
+                found: other.clone(),
+                expected: "a string",
+            });
+        }
+    })
 }
 
 /// The first element of a list-of-strings column per row (None for null or empty lists).
 fn first_elements(arr: Option<ArrayRef>) -> Result<Option<Vec<Option<String>>>, FindingsError> {
+    const COLUMN: &str = "finding types";
     let Some(arr) = arr else { return Ok(None) };
-    let arr = match arr.data_type() {
-        DataType::List(_) => arr,
-        DataType::LargeList(f) | DataType::FixedSizeList(f, _) => {
-            arrow_cast::cast(&arr, &DataType::List(f.clone()))?
+    // Each row's (start, end) in the list's values.
+    let (values, bounds): (&ArrayRef, Vec<(usize, usize)>) = match arr.data_type() {
+        DataType::List(_) => {
+            let list = arr.as_list::<i32>();
+            let o = list.value_offsets();
+            (
+                list.values(),
+                o.windows(2)
+                    .map(|w| (w[0] as usize, w[1] as usize))
+                    .collect(),
+            )
+        }
+        DataType::LargeList(_) => {
+            let list = arr.as_list::<i64>();
+            let o = list.value_offsets();
+            (
+                list.values(),
+                o.windows(2)
+                    .map(|w| (w[0] as usize, w[1] as usize))
+                    .collect(),
+            )
+        }
+        DataType::FixedSizeList(_, n) => {
+            let list = arr.as_fixed_size_list();
+            let n = usize::try_from(*n).unwrap_or(0);
+            (
+                list.values(),
+                (0..list.len()).map(|i| (i * n, i * n + n)).collect(),
+            )
         }
         // Not a list: take the value itself.
-        _ => return strings(Some(arr)),
+        _ => return strings(COLUMN, Some(arr)),
     };
-    let list = arr.as_list::<i32>();
-    let values = arrow_cast::cast(list.values(), &DataType::Utf8)?;
-    let values = values.as_string::<i32>();
-    let offsets = list.value_offsets();
+    let values = string_values(COLUMN, values)?;
     Ok(Some(
-        (0..list.len())
-            .map(|i| {
-                let (start, end) = (offsets[i] as usize, offsets[i + 1] as usize);
-                (!list.is_null(i) && end > start && !values.is_null(start))
-                    .then(|| values.value(start).to_string())
+        bounds
+            .into_iter()
+            .enumerate()
+            .map(|(i, (start, end))| {
+                if arr.is_null(i) || end <= start {
+                    None
+                } else {
+                    values.get(start).cloned().flatten()
+                }
             })
             .collect(),
     ))
@@ -435,6 +555,123 @@ mod tests {
                 "{v:?}"
             );
         }
+    }
+
+    #[test]
+    fn times_are_milliseconds_whatever_their_unit() {
+        use arrow_array::{
+            Int32Array, Int64Array, StringArray, TimestampMicrosecondArray,
+            TimestampNanosecondArray, TimestampSecondArray,
+        };
+        use std::sync::Arc;
+        let ms = 1_767_225_600_123_i64;
+        let cases: Vec<(ArrayRef, Vec<Option<i64>>)> = vec![
+            (
+                Arc::new(Int64Array::from(vec![Some(ms), None])),
+                vec![Some(ms), None],
+            ),
+            (Arc::new(Int32Array::from(vec![7])), vec![Some(7)]),
+            (
+                Arc::new(TimestampSecondArray::from(vec![ms / 1000]).with_timezone("UTC")),
+                vec![Some(ms / 1000 * 1000)],
+            ),
+            (
+                Arc::new(TimestampMicrosecondArray::from(vec![ms * 1000 + 999])),
+                vec![Some(ms)],
+            ),
+            (
+                Arc::new(TimestampNanosecondArray::from(vec![ms * 1_000_000])),
+                vec![Some(ms)],
+            ),
+            // Before 1970 the division rounds down, as a timestamp's day does.
+            (
+                Arc::new(TimestampMicrosecondArray::from(vec![-1])),
+                vec![Some(-1)],
+            ),
+        ];
+        for (arr, want) in cases {
+            assert_eq!(millis(&arr).unwrap(), want, "{}", arr.data_type());
+        }
+        let text: ArrayRef = Arc::new(StringArray::from(vec!["2026-01-01"]));
+        let err = millis(&text).unwrap_err();
+        assert!(
+            matches!(err, FindingsError::ColumnType { column: "time", .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("Utf8"), "{err}");
+    }
+
+    #[test]
+    fn strings_come_from_every_string_like_column() {
+        use arrow_array::types::Int32Type;
+        use arrow_array::{
+            BinaryArray, DictionaryArray, Float64Array, Int64Array, LargeStringArray,
+            StringViewArray,
+        };
+        use std::sync::Arc;
+        let want = vec![Some("High".to_string()), None];
+        let cases: Vec<ArrayRef> = vec![
+            Arc::new(LargeStringArray::from(vec![Some("High"), None])),
+            Arc::new(StringViewArray::from(vec![Some("High"), None])),
+            Arc::new(BinaryArray::from(vec![Some(b"High".as_slice()), None])),
+            Arc::new(
+                vec![Some("High"), None]
+                    .into_iter()
+                    .collect::<DictionaryArray<Int32Type>>(),
+            ),
+        ];
+        for arr in cases {
+            assert_eq!(
+                string_values("severity", &arr).unwrap(),
+                want,
+                "{}",
+                arr.data_type()
+            );
+        }
+        let ids: ArrayRef = Arc::new(Int64Array::from(vec![111122223333]));
+        assert_eq!(
+            string_values("cloud.account_uid", &ids).unwrap(),
+            vec![Some("111122223333".to_string())]
+        );
+        let bad: ArrayRef = Arc::new(BinaryArray::from(vec![b"Hi\xffgh".as_slice()]));
+        assert_eq!(
+            string_values("severity", &bad).unwrap(),
+            vec![Some("Hi\u{fffd}gh".to_string())]
+        );
+        let floats: ArrayRef = Arc::new(Float64Array::from(vec![1.5]));
+        let err = string_values("severity", &floats).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "column `severity` is Float64, not a string"
+        );
+    }
+
+    #[test]
+    fn first_elements_of_large_and_fixed_size_lists() {
+        use arrow_array::builder::{FixedSizeListBuilder, LargeListBuilder, StringBuilder};
+        use std::sync::Arc;
+        let mut large = LargeListBuilder::new(StringBuilder::new());
+        large.values().append_value("TTPs/C2");
+        large.values().append_value("second");
+        large.append(true);
+        large.append(true); // empty
+        large.append(false); // null
+        let large: ArrayRef = Arc::new(large.finish());
+        assert_eq!(
+            first_elements(Some(large)).unwrap().unwrap(),
+            vec![Some("TTPs/C2".to_string()), None, None]
+        );
+        let mut fixed = FixedSizeListBuilder::new(StringBuilder::new(), 2);
+        for (a, b) in [("a", "b"), ("c", "d")] {
+            fixed.values().append_value(a);
+            fixed.values().append_value(b);
+            fixed.append(true);
+        }
+        let fixed: ArrayRef = Arc::new(fixed.finish());
+        assert_eq!(
+            first_elements(Some(fixed)).unwrap().unwrap(),
+            vec![Some("a".to_string()), Some("c".to_string())]
+        );
     }
 
     #[test]

@@ -398,7 +398,7 @@ async fn prepare_athena(
         &args.athena_args,
         Some(format!("s3://{bucket}/{prefix}athena/results/")),
         args.quiet,
-    );
+    )?;
     let finished = athena
         .run(
             &seclake::athena::unload_csv(&select, &location),

@@ -396,7 +396,7 @@ async fn count_athena(args: &Args, since: i64, until: i64) -> anyhow::Result<Opt
         println!("{select};");
         return Ok(None);
     };
-    let athena = Athena::new(&config, &database, &args.athena_args, None, args.quiet);
+    let athena = Athena::new(&config, &database, &args.athena_args, None, args.quiet)?;
     let finished = athena.run(&select, "findings per day").await?;
     let rows = athena
         .rows(&finished.query_execution_id, &["key", "day", "findings"])
