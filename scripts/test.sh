@@ -36,6 +36,8 @@ unset AWS_PROFILE AWS_SESSION_TOKEN || true
 
 echo "== cargo test"
 cargo test --workspace --all-targets --locked
+# The demo's build of the CLI: what it leaves out must say so (its own unit tests).
+cargo test -p ipinsights-cli --no-default-features --bin ipinsights --locked
 
 # A short coverage-guided fuzzing pass over the committed corpus and the regression inputs
 # (cargo-fuzz, installed by the script), every target; the long runs are in fuzz/README.md.
