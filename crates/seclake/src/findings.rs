@@ -335,32 +335,26 @@ fn string_values(
     })
 }
 
+/// A list's values and each row's (start, end) in them.
+fn list_bounds<O: arrow_array::OffsetSizeTrait>(
+    list: &arrow_array::GenericListArray<O>,
+) -> (&ArrayRef, Vec<(usize, usize)>) {
+    let o = list.value_offsets();
+    let bounds = o
+        .windows(2)
+        .map(|w| (w[0].as_usize(), w[1].as_usize()))
+        .collect();
+    (list.values(), bounds)
+}
+
 /// The first element of a list-of-strings column per row (None for null or empty lists).
 fn first_elements(arr: Option<ArrayRef>) -> Result<Option<Vec<Option<String>>>, FindingsError> {
     const COLUMN: &str = "finding types";
     let Some(arr) = arr else { return Ok(None) };
     // Each row's (start, end) in the list's values.
     let (values, bounds): (&ArrayRef, Vec<(usize, usize)>) = match arr.data_type() {
-        DataType::List(_) => {
-            let list = arr.as_list::<i32>();
-            let o = list.value_offsets();
-            (
-                list.values(),
-                o.windows(2)
-                    .map(|w| (w[0] as usize, w[1] as usize))
-                    .collect(),
-            )
-        }
-        DataType::LargeList(_) => {
-            let list = arr.as_list::<i64>();
-            let o = list.value_offsets();
-            (
-                list.values(),
-                o.windows(2)
-                    .map(|w| (w[0] as usize, w[1] as usize))
-                    .collect(),
-            )
-        }
+        DataType::List(_) => list_bounds(arr.as_list::<i32>()),
+        DataType::LargeList(_) => list_bounds(arr.as_list::<i64>()),
         DataType::FixedSizeList(_, n) => {
             let list = arr.as_fixed_size_list();
             let n = usize::try_from(*n).unwrap_or(0);
